@@ -1,0 +1,178 @@
+"""Fuse a trained model into its deploy form and write a checkpoint + config that load directly."""
+import copy
+import inspect
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Dict, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import load_checkpoint
+
+from ..reparam import switch_to_deploy
+
+
+def load_config(config: Union[str, Config]) -> Config:
+    """Load a config file (or pass a Config through), with a clear error for a missing file."""
+    if isinstance(config, Config):
+        return copy.deepcopy(config)
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config not found: {config}')
+    return Config.fromfile(config)
+
+
+def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
+                device: str = 'cpu') -> nn.Module:
+    """Build the model of any mmpretrain/mmdet/mmseg config, optionally load weights, in eval mode.
+
+    Args:
+        config (str | Config): Config file or object.
+        checkpoint (str, optional): Checkpoint to load strictly. Defaults to None.
+        device (str): Device. Defaults to 'cpu'.
+
+    Returns:
+        nn.Module: The model in eval mode.
+    """
+    cfg = load_config(config)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = revert_sync_batchnorm(MODELS.build(model_cfg))
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    return model.to(device).eval()
+
+
+def deploy_config(config: Union[str, Config]) -> Config:
+    """Return a copy of ``config`` whose mmmobile modules build their fused form (``deploy=True``).
+
+    Every model sub-config whose registered class accepts a ``deploy`` argument gets
+    ``deploy=True``; pretrained-initialization configs of those modules are dropped, because the
+    fused checkpoint holds all weights.
+
+    Args:
+        config (str | Config): The training config.
+
+    Returns:
+        Config: The deploy config.
+    """
+    cfg = load_config(config)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+
+    def visit(node):
+        if isinstance(node, dict):
+            module_type = node.get('type')
+            if isinstance(module_type, str):
+                try:
+                    module_cls = MODELS.get(module_type)
+                except Exception:  # noqa: BLE001 - unknown types are simply not re-parameterizable
+                    module_cls = None
+                if module_cls is not None and 'deploy' in inspect.signature(
+                        module_cls.__init__).parameters:
+                    node['deploy'] = True
+                    node['init_cfg'] = None
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit(cfg.model)
+    return cfg
+
+
+def _probe_outputs(model: nn.Module, inputs: torch.Tensor) -> list:
+    """Deterministic tensors to compare fused and unfused models on.
+
+    Classifiers and segmentors: the head outputs (``mode='tensor'``). Detectors: backbone + neck
+    feature maps (the heads need per-image meta information and hold no fusable parts).
+    """
+    try:
+        from mmdet.models.detectors import BaseDetector
+    except ImportError:  # mmdet not installed
+        BaseDetector = ()
+    with torch.no_grad():
+        if isinstance(model, BaseDetector):
+            outputs = model.extract_feat(inputs)
+        else:
+            outputs = model(inputs, mode='tensor')
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    return [o for o in outputs if isinstance(o, torch.Tensor)]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def fuse_checkpoint(config: Union[str, Config], checkpoint: str, out_dir: str,
+                    input_shape=(1, 3, 224, 224), overwrite: bool = False) -> Dict:
+    """Fuse a trained model and write ``fused.pth`` and ``deploy_config.py`` into ``out_dir``.
+
+    The fused checkpoint loads strictly into the model built from the deploy config, so
+    ``tools/test.py OUT/deploy_config.py OUT/fused.pth`` evaluates it.
+
+    Args:
+        config (str | Config): Training config of the model.
+        checkpoint (str): Trained checkpoint.
+        out_dir (str): Output folder; must not exist unless ``overwrite``.
+        input_shape (tuple): Shape of the random probe input used to compare fused and unfused
+            outputs. Defaults to ``(1, 3, 224, 224)``.
+        overwrite (bool): Replace an existing ``out_dir``. Defaults to False.
+
+    Returns:
+        dict: ``params_before``, ``params_after``, ``max_relative_difference`` (the largest
+        ``||fused - unfused|| / ||unfused||`` over the probe outputs) and the written paths.
+    """
+    if osp.exists(out_dir) and not overwrite:
+        raise FileExistsError(f'{out_dir} already exists; pass overwrite=True (--overwrite)')
+    cfg = load_config(config)
+    model = build_model(cfg, checkpoint)
+    generator = torch.Generator().manual_seed(0)
+    probe = torch.rand(*input_shape, generator=generator) * 255
+    reference = _probe_outputs(model, probe)
+    params_before = count_parameters(model)
+    switch_to_deploy(model)
+    params_after = count_parameters(model)
+    fused = _probe_outputs(model, probe)
+    difference = max(((f - r).norm() / r.norm().clamp_min(1e-12)).item()
+                     for f, r in zip(fused, reference))
+
+    deploy_cfg = deploy_config(cfg)
+    deployed = build_model(deploy_cfg)
+    deployed.load_state_dict(model.state_dict(), strict=True)
+
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix='.fuse-')
+    try:
+        torch.save({'state_dict': model.state_dict(),
+                    'meta': dict(fused_from=osp.basename(checkpoint),
+                                 params_before=params_before, params_after=params_after)},
+                   osp.join(staging, 'fused.pth'))
+        deploy_cfg.dump(osp.join(staging, 'deploy_config.py'))
+        if osp.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report = dict(params_before=params_before, params_after=params_after,
+                  max_relative_difference=difference,
+                  checkpoint=osp.join(out_dir, 'fused.pth'),
+                  config=osp.join(out_dir, 'deploy_config.py'))
+    print_log(f'fused: params {params_before:,} -> {params_after:,}, '
+              f'max relative difference fused vs unfused {difference:.2e}', logger='current')
+    return report

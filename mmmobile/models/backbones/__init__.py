@@ -1,0 +1,3 @@
+from .repvit import RepViT
+
+__all__ = ['RepViT']

@@ -1,0 +1,126 @@
+"""Structural re-parameterization math shared by every backbone.
+
+Each function works on plain tensors or modules and returns new tensors; the blocks that own the
+branches (``ConvBN``, ``RepVGGDW``, large-kernel convolutions, ...) call them from their own
+``switch_to_deploy()``. The model-wide walk lives in :func:`reparameterize_children`.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(scale, shift)`` such that ``bn(x) == x * scale + shift`` in eval mode.
+
+    Args:
+        bn (nn.BatchNorm1d | nn.BatchNorm2d): A BatchNorm layer; its running statistics are used.
+
+    Returns:
+        tuple[Tensor, Tensor]: Per-channel scale ``gamma / sqrt(var + eps)`` and shift
+        ``beta - mean * scale``.
+    """
+    std = (bn.running_var + bn.eps).sqrt()
+    gamma = bn.weight if bn.affine else torch.ones_like(std)
+    beta = bn.bias if bn.affine else torch.zeros_like(std)
+    scale = gamma / std
+    return scale, beta - bn.running_mean * scale
+
+
+def fuse_conv_bn_weights(weight: torch.Tensor, bias: Optional[torch.Tensor],
+                         bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fold a BatchNorm that follows a convolution into the convolution's weight and bias.
+
+    Args:
+        weight (Tensor): Convolution weight of shape ``(C_out, C_in / groups, kh, kw)``.
+        bias (Tensor, optional): Convolution bias of shape ``(C_out,)`` or None.
+        bn (nn.BatchNorm2d): The BatchNorm applied to the convolution output.
+
+    Returns:
+        tuple[Tensor, Tensor]: Fused weight and bias.
+    """
+    scale, shift = bn_scale_shift(bn)
+    fused_weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+    fused_bias = shift if bias is None else shift + bias * scale
+    return fused_weight, fused_bias
+
+
+def fuse_bn_linear_weights(bn: nn.BatchNorm1d,
+                           linear: nn.Linear) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fold a BatchNorm1d that *precedes* a Linear layer into the Linear's weight and bias.
+
+    ``linear(bn(x)) = W (x * s + t) + b = (W * s) x + (W t + b)``.
+
+    Args:
+        bn (nn.BatchNorm1d): The BatchNorm applied to the Linear input.
+        linear (nn.Linear): The Linear layer.
+
+    Returns:
+        tuple[Tensor, Tensor]: Fused weight and bias.
+    """
+    scale, shift = bn_scale_shift(bn)
+    weight = linear.weight * scale[None, :]
+    bias = linear.weight @ shift
+    if linear.bias is not None:
+        bias = bias + linear.bias
+    return weight, bias
+
+
+def pad_kernel_to(kernel: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad a square ``k x k`` kernel symmetrically to ``size x size``.
+
+    The small kernel lands in the centre of the large one, which is exact when both convolutions
+    use "same" padding (``padding = k // 2``) and the same stride.
+
+    Args:
+        kernel (Tensor): Weight of shape ``(C_out, C_in / groups, k, k)`` with odd ``k``.
+        size (int): Target odd kernel size, ``>= k``.
+
+    Returns:
+        Tensor: The padded kernel.
+    """
+    k = kernel.shape[-1]
+    if (size - k) % 2 != 0 or size < k:
+        raise ValueError(f'cannot centre a {k}x{k} kernel in a {size}x{size} one')
+    pad = (size - k) // 2
+    return F.pad(kernel, [pad, pad, pad, pad])
+
+
+def identity_kernel(channels: int, kernel_size: int, groups: int,
+                    like: torch.Tensor) -> torch.Tensor:
+    """A convolution kernel that maps a tensor to itself (``C_in == C_out == channels``).
+
+    Args:
+        channels (int): Number of input and output channels.
+        kernel_size (int): Odd kernel size.
+        groups (int): Convolution groups.
+        like (Tensor): Tensor whose dtype and device the kernel takes.
+
+    Returns:
+        Tensor: Kernel of shape ``(channels, channels // groups, k, k)``.
+    """
+    in_per_group = channels // groups
+    kernel = torch.zeros(channels, in_per_group, kernel_size, kernel_size,
+                         dtype=like.dtype, device=like.device)
+    centre = kernel_size // 2
+    index = torch.arange(channels, device=like.device)
+    kernel[index, index % in_per_group, centre, centre] = 1
+    return kernel
+
+
+def reparameterize_children(module: nn.Module) -> None:
+    """Re-parameterize every fusable descendant of ``module`` in place.
+
+    A child that has a ``switch_to_deploy()`` method owns its own fusion (including its
+    descendants); any other child is searched recursively. This is the single walk used by
+    :func:`mmmobile.switch_to_deploy` and by every backbone's ``switch_to_deploy()``.
+
+    Args:
+        module (nn.Module): The module whose children are fused.
+    """
+    for child in module.children():
+        if callable(getattr(child, 'switch_to_deploy', None)):
+            child.switch_to_deploy()
+        else:
+            reparameterize_children(child)

@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Convert an official checkpoint into an mmmobile (mmpretrain-style) checkpoint."""
+import argparse
+import sys
+
+from mmmobile.converters import CONVERTERS, convert_checkpoint
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert an official release checkpoint to mmmobile keys '
+        "({'state_dict': {'backbone.*', 'head.*'}, 'meta': ...}).")
+    parser.add_argument('family', choices=sorted(CONVERTERS), help='backbone family')
+    parser.add_argument('src', help='official checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        meta = convert_checkpoint(args.family, args.src, args.dst)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f'convert_ckpt: error: {error}', file=sys.stderr)
+        return 1
+    details = ', '.join(f'{k}={v}' for k, v in meta.items() if k not in ('family', 'converter'))
+    print(f'wrote {args.dst} ({details})')
+    if meta.get('legacy_repvggdw'):
+        print('note: legacy RepVGGDW form; build the backbone with legacy_repvggdw=True')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

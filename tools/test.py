@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint with an mmpretrain, mmdet or mmseg config.
+
+The config's ``default_scope`` selects the toolbox; mmengine's Runner runs the test loop and logs
+the metrics. Runs without CUDA (distributed runs use gloo) and stops with one message when the
+config, the checkpoint or the data is missing.
+
+Examples::
+
+    python tools/test.py CONFIG work_dirs/run1/iter_1000.pth --out results.pkl
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis
+    tools/dist_test.sh CONFIG CHECKPOINT 2
+"""
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: The options.
+    """
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(
+        description='Test (and eval) a checkpoint with an mmpretrain / mmdet / mmseg config '
+        '(mmmobile engine).')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument(
+        '--work-dir', help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='dump predictions to a pickle file (.pkl); with mmseg configs a directory receives '
+        'the result images instead')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved (the config needs a visualization '
+        'hook in default_hooks)')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load the checkpoint with torch.load(weights_only=False); only for a checkpoint you '
+        'trust that holds more than weights (also: MMMOBILE_TRUSTED_CHECKPOINT=1)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the used config, the key-value pair in xxx=yyy format will '
+        'be merged into the config file. If the value to be overwritten is a list, it should be '
+        'like key="[a,b]" or key=a,b. It also allows nested list/tuple values, e.g. '
+        'key="[(a,b),(c,d)]". Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher (tools/dist_test.sh passes pytorch)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the test; report user errors in one line.
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        int: The exit status.
+    """
+    args = parse_args(argv)
+    from mmmobile.engine import USER_ERRORS, run_test
+
+    try:
+        run_test(
+            args.config,
+            args.checkpoint,
+            work_dir=args.work_dir,
+            out=args.out,
+            show_dir=args.show_dir,
+            show=args.show,
+            wait_time=args.wait_time,
+            cfg_options=args.cfg_options,
+            launcher=args.launcher,
+            trust_checkpoint=args.trust_checkpoint)
+    except USER_ERRORS as error:
+        print(f'tools/test.py: error: {error}', file=sys.stderr)
+        return getattr(error, 'exit_code', 1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
