@@ -22,8 +22,7 @@ test: setup
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 demo-data: setup
-	@if [ -f $(DEMO_DATA)/.complete ]; then echo "demo data present in $(DEMO_DATA)"; \
-	else $(PY) tools/make_demo_data.py --out $(DEMO_DATA) --overwrite && touch $(DEMO_DATA)/.complete; fi
+	$(PY) tools/make_demo_data.py --out $(DEMO_DATA) --no-progress
 
 demo: demo-data
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK_DIR)

@@ -57,15 +57,20 @@ def _det_batch(num_classes: int):
                           num_classes=num_classes, with_mask=True)
 
 
-def _seg_batch(num_classes: int):
+def _seg_batch(num_classes: int, batch_size: int = 2):
+    # Two images: UperNet's pooling branch normalizes 1x1 maps, which needs more than one value.
     from mmseg.structures import SegDataSample
     generator = torch.Generator().manual_seed(0)
-    image = torch.randint(0, 256, (3, 96, 128), generator=generator, dtype=torch.uint8)
-    label = torch.randint(0, num_classes, (1, 96, 128), generator=generator)
-    sample = SegDataSample(metainfo=dict(img_shape=(96, 128), ori_shape=(96, 128),
-                                         pad_shape=(96, 128)))
-    sample.gt_sem_seg = PixelData(data=label)
-    return dict(inputs=[image], data_samples=[sample])
+    inputs, samples = [], []
+    for _ in range(batch_size):
+        inputs.append(torch.randint(0, 256, (3, 96, 128), generator=generator,
+                                    dtype=torch.uint8))
+        sample = SegDataSample(metainfo=dict(img_shape=(96, 128), ori_shape=(96, 128),
+                                             pad_shape=(96, 128)))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, 96, 128), generator=generator))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
 
 
 DENSE = [p for p in CONFIGS if osp.sep + 'det' + osp.sep in p or osp.sep + 'seg' + osp.sep in p
@@ -82,7 +87,7 @@ def test_dense_config_loss_and_predict(path):
     else:
         num_classes = cfg.model.decode_head.num_classes
         batch = _seg_batch(num_classes)
-        model.data_preprocessor.size = None  # keep the tiny input tiny
+        model.data_preprocessor.size = (96, 128)  # keep the tiny input tiny
     model.train()
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     losses = model(**data, mode='loss')
@@ -93,7 +98,7 @@ def test_dense_config_loss_and_predict(path):
     with torch.no_grad():
         data = model.data_preprocessor(copy.deepcopy(batch), False)
         results = model(**data, mode='predict')
-    assert len(results) == 1
+    assert len(results) == len(batch['inputs'])
     if task_of(cfg) == 'det':
         assert 'masks' in results[0].pred_instances
     else:

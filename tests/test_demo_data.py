@@ -1,4 +1,5 @@
 """Tests of the synthetic demo datasets (mmmobile.datasets.demo_data, tools/make_demo_data.py)."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -38,6 +39,19 @@ def _files(folder, ext):
 
 def _leftovers(folder):
     return [n for n in os.listdir(folder) if '.tmp-' in n or '.old-' in n]
+
+
+def _shape_label(mask):
+    """Recognize a shape from its pixels: 1 circle, 2 square, 3 triangle.
+
+    The ratio of the shape's area to the area of its minimum enclosing circle is about 1 for a
+    circle, 2 / pi = 0.64 for a square and 1.3 / pi = 0.41 for an equilateral triangle.
+    """
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)
+    _, radius = cv2.minEnclosingCircle(max(contours, key=len))
+    ratio = mask.sum() / (np.pi * (radius + 0.5)**2)
+    return 1 if ratio > 0.76 else 2 if ratio > 0.54 else 3
 
 
 # ------------------------------------------------------------------------------------------------
@@ -115,10 +129,15 @@ def test_coco_annotations_are_consistent(demo_root):
                 rle = mask_utils.merge(mask_utils.frPyObjects(a['segmentation'], h, w))
                 mask = mask_utils.decode(rle)
                 union += mask
+                drawn = demo_data._polygon_mask(np.array(poly).reshape(-1, 2), h)
+                iou = (drawn & mask.astype(bool)).sum() / (drawn | mask.astype(bool)).sum()
+                assert iou > 0.95  # the painted shape matches pycocotools' mask of the polygon
+                assert _shape_label(mask) == a['category_id']
                 # area from the mask, bbox of the polygon agrees with the mask's box
                 assert a['area'] == pytest.approx(mask.sum())
-                assert np.allclose(a['bbox'], mask_utils.toBbox(rle), atol=1.5)
                 x, y, bw, bh = a['bbox']
+                mx, my, mw, mh = mask_utils.toBbox(rle)
+                assert np.allclose([x, y, x + bw, y + bh], [mx, my, mx + mw, my + mh], atol=2)
                 assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
                 assert 20 <= max(bw, bh) <= 112  # "30-110 px" extents (triangles are smaller)
                 # the shape is drawn where the mask is: uniform inside, different around it
@@ -166,7 +185,8 @@ def test_seg_labels_match_images(demo_root):
             assert 2 <= num <= 5
             for k in range(1, num):
                 comp = (comps == k).astype(np.uint8)
-                assert len(np.unique(label[comp.astype(bool)])) == 1
+                values = np.unique(label[comp.astype(bool)])
+                assert len(values) == 1 and values[0] == _shape_label(comp)
                 inner = cv2.erode(comp, np.ones((5, 5), np.uint8)).astype(bool)
                 if inner.sum() > 20:
                     assert image[inner].astype(np.float64).std(0).max() < 12
@@ -204,7 +224,7 @@ def test_coco_loads_with_mmdet(demo_root):
             for mask, box in zip(masks, boxes):
                 ys, xs = np.nonzero(mask)
                 assert np.allclose([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], box,
-                                   atol=1.5)
+                                   atol=2)
             labels.update(results['gt_bboxes_labels'].tolist())
         assert labels <= {0, 1, 2}
 
@@ -258,6 +278,12 @@ def test_ade_loads_with_mmseg(demo_root):
             data_root=data_root, pipeline=[],
             data_prefix=dict(img_path=f'images/{folder}', seg_map_path=f'annotations/{folder}'))
         assert len(ade) == num
+    # documented in demo_data: ADE20KDataset only accepts subsets of its 150 class names, so demo
+    # configs must use BaseSegDataset for the three shape classes
+    with pytest.raises(ValueError, match='not a subset'):
+        ADE20KDataset(data_root=data_root, metainfo=dict(classes=SEG_CLASSES), pipeline=[],
+                      data_prefix=dict(img_path='images/training',
+                                       seg_map_path='annotations/training'))
 
 
 def test_imagenet_loads_with_mmpretrain(demo_root):
@@ -275,7 +301,9 @@ def test_imagenet_loads_with_mmpretrain(demo_root):
         imagenet_style = ImageNet(data_root=imagenet, data_prefix=split,
                                   ann_file=f'meta/{split}.txt', metainfo=dict(classes=CLASSES),
                                   pipeline=[])
-        for dataset in (by_folder, by_file, imagenet_style):
+        by_split = ImageNet(data_root=imagenet, split=split, metainfo=dict(classes=CLASSES),
+                            pipeline=[])
+        for dataset in (by_folder, by_file, imagenet_style, by_split):
             assert len(dataset) == num
             assert tuple(dataset.CLASSES) == CLASSES
             for i in range(len(dataset)):
@@ -449,8 +477,27 @@ def test_cli_generates_and_refuses_conflicts(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if 'error' in line]
     assert len(errors) == 1 and '--overwrite' in errors[0] and 'seed=0' in errors[0]
 
-    proc = _run_tool('--out', out, '--tasks', 'cls', '--num-train', '0', '--no-progress')
-    assert proc.returncode == 1 and 'num_train must be between 1' in proc.stderr
-    proc = _run_tool('--out', out, '--num-train', 'many')
-    assert proc.returncode == 2 and "'many' is not an integer" in proc.stderr
     assert sorted(os.listdir(out)) == ['coco', 'imagenet']
+
+
+def test_cli_argument_errors(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location('make_demo_data_tool', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'demo')
+    with pytest.raises(SystemExit) as exc:
+        tool.main(['--out', out, '--num-train', 'many'])
+    assert exc.value.code == 2 and "'many' is not an integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.main(['--out', out, '--img-size', 'pose=64'])
+    assert "unknown task 'pose'" in capsys.readouterr().err
+    assert tool.main(['--out', out, '--tasks', 'seg', '--num-val', '0']) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['make_demo_data: error: seg num_val must be between 1 and 1000000, got 0']
+    assert tool.main(['--out', out, '--seed', '-3']) == 1
+    assert 'seed must be between 0' in capsys.readouterr().err
+    assert not os.path.exists(out)
+    assert tool.sizes_from_args(tool.parse_args(['--num-train', '5', 'det=7', '--img-size',
+                                                 'cls=96'])) == dict(num_train=5,
+                                                                     det_num_train=7,
+                                                                     cls_img_size=96)

@@ -15,7 +15,12 @@ Examples::
 import argparse
 import os
 import sys
+import warnings
 from typing import List, Optional
+
+# mmengine 0.10.7 and mmcv import pkg_resources (setuptools < 82 is pinned for them); its
+# deprecation warning, repeated by every import, is noise for users of these tools.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -78,7 +78,8 @@ def convert_repvit(checkpoint: Dict) -> Tuple[Dict[str, torch.Tensor], Dict]:
     Returns:
         tuple[dict, dict]: The converted state dict and meta information: ``legacy_repvggdw``
         (bool: which RepVGGDW generation the file uses, to pass to the backbone),
-        ``distillation`` (bool), ``num_classes`` (int or None) and ``num_blocks``.
+        ``distillation`` (bool), ``num_classes`` (int or None) and ``num_blocks`` (stride-1
+        blocks per stage, as in a RepViT ``arch`` dict).
     """
     state = unwrap_state_dict(checkpoint)
     block_ids = sorted({int(m.group(1)) for k in state if (m := _BLOCK_KEY.match(k))})

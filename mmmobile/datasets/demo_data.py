@@ -1,7 +1,9 @@
 """Deterministic, learnable synthetic demo datasets in the real OpenMMLab layouts.
 
-Every image shows filled geometric shapes of three classes drawn with OpenCV on a smooth, noisy,
-randomly coloured background with a few thin distractor lines. Shape colours are random per shape
+Every image shows filled geometric shapes of three classes on a smooth, noisy, randomly coloured
+background with a few thin distractor lines (drawn with OpenCV). Shapes are convex polygons
+rasterized with COCO's pixel-centre rule, and the very same masks paint the images and the label
+maps, so images, COCO polygons and ADE20K label maps align. Shape colours are random per shape
 (only constrained to contrast with the background), so a model has to learn the *shape*, not a
 colour. Everything is derived from one integer ``seed`` through :func:`numpy.random.default_rng`:
 each image gets its own generator seeded with ``[seed, task, split, index]``, so the same seed gives
@@ -115,7 +117,7 @@ DEFAULT_SIZES: Dict[str, Dict[str, int]] = {
 #: Name of the manifest file written into every task folder.
 MANIFEST_NAME = '.demo_data.json'
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # bump whenever the generated files change for the same settings
 _GENERATOR = 'mmmobile.datasets.demo_data'
 _SIZE_FIELDS = ('num_train', 'num_val', 'img_size')
 _TASK_IDS = {'det': 1, 'seg': 2, 'cls': 3}
@@ -205,34 +207,35 @@ def _shape_polygon(label: int, cx: float, cy: float, radius: float, angle: float
     return np.round(poly, 2)
 
 
-def _fill_polygon(canvas: np.ndarray, polygon: np.ndarray, value: Any) -> None:
-    """Fill ``polygon`` (COCO pixel coordinates) into ``canvas`` in place.
-
-    COCO puts pixel centres at ``i + 0.5`` while OpenCV puts them at ``i``, so the polygon is
-    shifted by half a pixel; it is drawn with 4 bits of sub-pixel precision. The result matches
-    the pycocotools rasterization of the same polygon up to single boundary pixels.
-
-    Args:
-        canvas (np.ndarray): ``(H, W)`` or ``(H, W, 3)`` uint8 image.
-        polygon (np.ndarray): ``(N, 2)`` vertices ``(x, y)``.
-        value (Any): Fill value (an int or a colour tuple).
-    """
-    pts = np.round((polygon - 0.5) * 16).astype(np.int32).reshape(1, -1, 2)
-    cv2.fillPoly(canvas, pts, value, lineType=cv2.LINE_8, shift=4)
-
-
 def _polygon_mask(polygon: np.ndarray, img_size: int) -> np.ndarray:
-    """Binary mask of one polygon as drawn into the images.
+    """Rasterize a convex polygon given in COCO pixel coordinates.
+
+    A pixel ``(x, y)`` belongs to the shape when its centre ``(x + 0.5, y + 0.5)`` lies inside
+    the polygon (COCO's convention). The same mask is used to paint the image, to write the
+    segmentation label map and to check the COCO annotations, so images and labels align exactly;
+    pycocotools' own rasterization differs only in single boundary pixels.
 
     Args:
-        polygon (np.ndarray): ``(N, 2)`` vertices.
+        polygon (np.ndarray): ``(N, 2)`` vertices ``(x, y)`` of a convex polygon.
         img_size (int): Side of the square image.
 
     Returns:
-        np.ndarray: ``(img_size, img_size)`` uint8 mask with values 0 and 1.
+        np.ndarray: ``(img_size, img_size)`` bool mask.
     """
-    mask = np.zeros((img_size, img_size), np.uint8)
-    _fill_polygon(mask, polygon, 1)
+    mask = np.zeros((img_size, img_size), bool)
+    x0, y0 = np.maximum(np.floor(polygon.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(polygon.max(0)).astype(int), img_size)
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    xs = np.arange(x0, x1, dtype=np.float64)[None, :] + 0.5
+    ys = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
+    ends = np.roll(polygon, -1, axis=0)
+    # orientation of the vertex order (+1 counter-clockwise in x-right/y-down coordinates)
+    orientation = np.sign(np.sum(polygon[:, 0] * ends[:, 1] - ends[:, 0] * polygon[:, 1]))
+    inside = np.ones((y1 - y0, x1 - x0), bool)
+    for (px, py), (qx, qy) in zip(polygon, ends):
+        inside &= orientation * ((qx - px) * (ys - py) - (qy - py) * (xs - px)) >= 0
+    mask[y0:y1, x0:x1] = inside
     return mask
 
 
@@ -325,7 +328,7 @@ def _render(rng: np.random.Generator, img_size: int, shapes: Sequence[_Shape]) -
     for shape in shapes:
         (x0, y0), (x1, y1) = shape.polygon.min(0).astype(int), shape.polygon.max(0).astype(int)
         local_mean = img[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1].reshape(-1, 3).mean(0)
-        _fill_polygon(img, shape.polygon, _contrasting_colour(rng, local_mean))
+        img[_polygon_mask(shape.polygon, img_size)] = _contrasting_colour(rng, local_mean)
     img += rng.normal(0, 6, size=img.shape).astype(np.float32)
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
@@ -645,7 +648,7 @@ def _write_ade(root: str, num_train: int, num_val: int, img_size: int, seed: int
                                    _MULTI_SIZE_RANGE)
             label = np.zeros((img_size, img_size), np.uint8)
             for shape in shapes:
-                _fill_polygon(label, shape.polygon, shape.label + 1)
+                label[_polygon_mask(shape.polygon, img_size)] = shape.label + 1
             pixels += np.bincount(label.reshape(-1), minlength=len(pixels))
             name = f'{index + 1:06d}'
             _write_bytes(osp.join(img_dir, name + '.jpg'),

@@ -4,20 +4,23 @@ Since torch 2.6, :func:`torch.load` defaults to ``weights_only=True``: it refuse
 (class or function) that is not on torch's allow-list. mmengine 0.10.7 calls ``torch.load`` without
 ``weights_only``, and the checkpoints its ``Runner`` writes hold, besides tensors,
 
-* numpy scalars and arrays (``meta``, ``message_hub.runtime_info`` such as ``eta``), and
-* :class:`mmengine.logging.HistoryBuffer` objects whose state is numpy arrays
-  (``message_hub.log_scalars``),
+* numpy scalars and arrays (``meta``, ``message_hub.runtime_info`` such as ``eta``:
+  ``numpy.dtype``, ``numpy.core.multiarray.scalar``, ...), and
+* :class:`mmengine.logging.HistoryBuffer` objects (``message_hub.log_scalars``): numpy arrays,
+  plus the class-level statistics functions its ``__getstate__`` adds, pickled through
+  ``builtins.getattr``,
 
 so ``Runner.resume`` fails on its own checkpoints. This module fixes that without turning the safety
 check off:
 
 * :func:`make_weights_only_safe` rewrites a checkpoint dict into weights_only-safe types (python
-  numbers and lists, tensors); :class:`~mmmobile.engine.hooks.SafeCheckpointHook` applies it to
-  every checkpoint the Runner saves and :func:`restore_history_buffers` undoes the only
-  non-trivial change (HistoryBuffer states) after loading.
+  numbers and lists, tensors) and makes each ``HistoryBuffer`` pickle as the constructor call
+  ``HistoryBuffer(log_history_list, count_history_list, max_length)``;
+  :class:`~mmmobile.engine.hooks.SafeCheckpointHook` applies it to every checkpoint the Runner
+  saves. Loading gives back ordinary ``HistoryBuffer`` objects with the same histories.
 * :func:`register_safe_globals` adds exactly one harmless class to torch's allow-list:
-  ``HistoryBuffer``, a plain data container whose unpickling runs no code (its state is restored
-  with ``__dict__.update``). It is called when :mod:`mmmobile.engine` is imported.
+  ``HistoryBuffer``, a plain data container whose constructor only stores the two lists as numpy
+  arrays. It is called when :mod:`mmmobile.engine` is imported.
 * :func:`load_checkpoint_file` with ``trusted=True`` (or :envvar:`MMMOBILE_TRUSTED_CHECKPOINT`) is
   the explicit opt-in for a checkpoint the user trusts but that was written elsewhere.
 """
@@ -26,6 +29,7 @@ import functools
 import os
 import os.path as osp
 import pickle
+import re
 from collections import Counter, OrderedDict
 from typing import Any, Dict, Iterator, List, Optional, Set, Union
 
@@ -65,9 +69,10 @@ def global_name(obj: Any) -> str:
 def register_safe_globals() -> List[str]:
     """Add :data:`SAFE_GLOBALS` to torch's weights_only allow-list (idempotent).
 
-    Only classes whose unpickling cannot run code are listed: ``HistoryBuffer`` is rebuilt by
-    ``cls.__new__`` plus ``__dict__.update`` of tensors and numbers. ``weights_only`` stays on for
-    every file, and no function (``builtins.getattr``, numpy reconstructors, ...) is allowed.
+    Only classes whose unpickling cannot run foreign code are listed: ``HistoryBuffer`` is rebuilt
+    by its constructor from lists of numbers (or by ``__new__`` + its ``__setstate__``, which
+    only stores values the unpickler already accepted). ``weights_only`` stays on for every file,
+    and no function (``builtins.getattr``, numpy reconstructors, ...) is allowed.
 
     Returns:
         list[str]: The allow-listed global names.
@@ -79,32 +84,36 @@ def register_safe_globals() -> List[str]:
     return [global_name(item) for item in SAFE_GLOBALS]
 
 
-def _safe_history_buffer(buffer: HistoryBuffer) -> HistoryBuffer:
-    """Return a copy of ``buffer`` whose numpy histories are tensors (weights_only-safe)."""
-    safe = HistoryBuffer(max_length=int(buffer.max_length))
-    safe._log_history = _array_to_safe(buffer._log_history)
-    safe._count_history = _array_to_safe(buffer._count_history)
-    return safe
+class _PortableHistoryBuffer(HistoryBuffer):
+    """A ``HistoryBuffer`` that pickles as a plain constructor call with python lists.
+
+    ``HistoryBuffer.__getstate__`` pickles its class-level statistics functions, which needs
+    ``builtins.getattr`` (never allow-listed). This subclass reduces to
+    ``HistoryBuffer(log_history, count_history, max_length)`` instead: the only global in the
+    pickle is the (allow-listed) ``HistoryBuffer`` class, and loading rebuilds an ordinary
+    ``HistoryBuffer`` with the same numpy histories.
+    """
+
+    def __reduce__(self) -> tuple:
+        return (HistoryBuffer, (make_weights_only_safe(self._log_history.tolist()),
+                                make_weights_only_safe(self._count_history.tolist()),
+                                int(self.max_length)))
 
 
-def _array_to_safe(array: Any) -> Any:
-    """Numeric numpy array -> tensor with the same dtype; anything else -> safe python types."""
-    if isinstance(array, np.ndarray):
-        if array.dtype.kind in 'biufc':
-            try:
-                return torch.from_numpy(np.ascontiguousarray(array).copy())
-            except TypeError:  # a dtype torch does not support (e.g. float128)
-                pass
-        return make_weights_only_safe(array.tolist())
-    return make_weights_only_safe(array)
+def _portable_history_buffer(buffer: HistoryBuffer) -> HistoryBuffer:
+    """Return a copy of ``buffer`` that pickles without ``builtins.getattr``."""
+    return _PortableHistoryBuffer(
+        np.asarray(buffer._log_history).tolist(),
+        np.asarray(buffer._count_history).tolist(),
+        max_length=int(buffer.max_length))
 
 
 def make_weights_only_safe(obj: Any) -> Any:
     """Convert an object tree into types ``torch.load(weights_only=True)`` accepts.
 
     * numpy scalars -> python numbers/strings (``.item()``), numpy arrays -> nested lists;
-    * :class:`HistoryBuffer` -> a copy whose histories are tensors (undo with
-      :func:`restore_history_buffers`; the class itself is allow-listed);
+    * :class:`HistoryBuffer` -> a copy that pickles as ``HistoryBuffer(list, list, int)`` (the
+      class is allow-listed, its statistics functions are not pickled);
     * other mappings (``ConfigDict``, ``defaultdict``) -> ``dict``, list/tuple subclasses
       (namedtuples) -> ``list``/``tuple``; ``dict``, ``OrderedDict`` (with attributes such as a
       state dict's ``_metadata``) and ``Counter`` keep their type.
@@ -126,7 +135,7 @@ def make_weights_only_safe(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return make_weights_only_safe(obj.tolist())
     if isinstance(obj, HistoryBuffer):
-        return _safe_history_buffer(obj)
+        return obj if type(obj) is _PortableHistoryBuffer else _portable_history_buffer(obj)
     if isinstance(obj, dict):
         items = [(make_weights_only_safe(key), make_weights_only_safe(value))
                  for key, value in obj.items()]
@@ -148,39 +157,12 @@ def make_weights_only_safe(obj: Any) -> Any:
     return obj
 
 
-def restore_history_buffers(obj: Any) -> Any:
-    """Turn tensor histories of :class:`HistoryBuffer` objects back into numpy arrays, in place.
-
-    The inverse of what :func:`make_weights_only_safe` does to message hub scalars, so the resumed
-    ``MessageHub`` holds exactly the buffers of the stopped run.
-
-    Args:
-        obj: A loaded checkpoint dict (or its ``message_hub`` entry).
-
-    Returns:
-        The same object.
-    """
-    if isinstance(obj, HistoryBuffer):
-        for name in ('_log_history', '_count_history'):
-            value = getattr(obj, name, None)
-            if isinstance(value, torch.Tensor):
-                setattr(obj, name, value.cpu().numpy())
-            elif isinstance(value, list):
-                setattr(obj, name, np.array(value))
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            restore_history_buffers(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            restore_history_buffers(value)
-    return obj
-
-
 def find_unsafe_objects(obj: Any) -> Set[str]:
     """List the types in an object tree that ``torch.load(weights_only=True)`` would refuse.
 
     A cheap in-memory check (no pickling). It knows torch's built-in allow-list for the types a
-    checkpoint normally holds plus :data:`SAFE_GLOBALS`; tensor subclasses count as safe.
+    checkpoint normally holds; tensor subclasses count as safe, a plain ``HistoryBuffer`` does not
+    (its state pickles ``builtins.getattr``), one converted by :func:`make_weights_only_safe` does.
 
     Args:
         obj: A checkpoint dict or any part of it.
@@ -201,8 +183,8 @@ def find_unsafe_objects(obj: Any) -> Set[str]:
                 stack.extend(item.__dict__.values())
         elif type(item) in (list, tuple, set, frozenset):
             stack.extend(item)
-        elif type(item) in SAFE_GLOBALS:
-            stack.extend(vars(item).values())
+        elif type(item) is _PortableHistoryBuffer:
+            continue
         else:
             found.add(global_name(type(item)))
     return found
@@ -213,7 +195,8 @@ def checkpoint_globals(filename: str) -> List[str]:
 
     Unlike :func:`torch.serialization.get_unsafe_globals_in_checkpoint`, globals added with
     ``add_safe_globals`` are reported too, so the result shows what a checkpoint needs beyond
-    torch's defaults. Nothing is unpickled.
+    torch's defaults. Nothing is unpickled. Not thread-safe: the user allow-list is emptied
+    for the duration of the call.
 
     Args:
         filename: Path of a file written by ``torch.save``.
@@ -290,7 +273,7 @@ def load_checkpoint_file(filename: str,
         trusted: Load with ``weights_only=False`` (only for a checkpoint you trust).
 
     Returns:
-        dict: The checkpoint (HistoryBuffer states already converted back to numpy).
+        dict: The checkpoint.
 
     Raises:
         UnsafeCheckpointError: The checkpoint holds non-allow-listed objects and is not trusted;
@@ -308,7 +291,7 @@ def load_checkpoint_file(filename: str,
             checkpoint = _load_checkpoint(filename, map_location=map_location)
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(unsafe_checkpoint_message(filename, error)) from error
-    return restore_history_buffers(checkpoint)
+    return checkpoint
 
 
 def unsafe_checkpoint_message(filename: str, error: BaseException) -> str:
@@ -321,9 +304,14 @@ def unsafe_checkpoint_message(filename: str, error: BaseException) -> str:
     Returns:
         str: The message.
     """
-    detail = str(error).strip().splitlines()
-    reason = next((line.strip() for line in detail if 'GLOBAL' in line or 'Unsupported' in line),
-                  detail[0].strip() if detail else type(error).__name__)
+    text = str(error)
+    match = re.search(r'GLOBAL (\S+) was not an allowed global', text)
+    if match:
+        reason = f'unsupported global {match.group(1)}'
+    else:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        reason = next((line for line in lines if 'WeightsUnpickler error' in line),
+                      lines[0] if lines else type(error).__name__)
     return (f'torch.load(weights_only=True) refused checkpoint {filename}:\n'
             f'  {reason}\n'
             'It holds objects outside the safe allow-list (checkpoints written by mmmobile tools '

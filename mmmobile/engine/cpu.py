@@ -214,7 +214,8 @@ def init_cpu_distributed(launcher: str, cuda_available: Optional[bool] = None) -
             f'--launcher {launcher} needs the environment variable(s) {", ".join(missing)}; start '
             'distributed runs with tools/dist_train.sh / tools/dist_test.sh (torchrun) or srun.')
     os.environ.setdefault('LOCAL_RANK', '0')
+    rank, world_size = os.environ['RANK'], os.environ['WORLD_SIZE']
     _warn('CUDA is not available: initialising the distributed process group with the gloo '
-          f'backend (launcher {launcher}, rank {os.environ["RANK"]} of {os.environ["WORLD_SIZE"]}).')
+          f'backend (launcher {launcher}, rank {rank} of {world_size}).')
     dist.init_process_group(backend='gloo', init_method='env://')
     return True

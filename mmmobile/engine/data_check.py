@@ -6,7 +6,8 @@ looked for and says how to get the data, or how to use the demo set instead.
 """
 import glob
 import os.path as osp
-from typing import Any, Iterable, List, NamedTuple, Optional, Sequence
+import re
+from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -15,13 +16,14 @@ WRAPPER_KEYS = ('dataset', 'datasets')
 
 # How to get each standard dataset, matched on the dataset type or data_root.
 _DATASET_HINTS = (
-    (('coco', ), 'COCO (mmdet)', 'data/coco/{annotations/instances_train2017.json,'
-     'annotations/instances_val2017.json,train2017/,val2017/}   '
+    (('coco', 'lvis', 'objects365'), 'COCO (mmdet)',
+     'data/coco/{annotations/instances_train2017.json,annotations/instances_val2017.json,'
+     'train2017/,val2017/}   '
      '(https://cocodataset.org/#download)'),
     (('ade', ), 'ADE20K (mmseg)', 'data/ade/ADEChallengeData2016/{images,annotations}/'
      '{training,validation}/   (http://data.csail.mit.edu/places/ADEchallenge/'
      'ADEChallengeData2016.zip)'),
-    (('imagenet', ), 'ImageNet-1k (mmpretrain)', 'data/imagenet/{train,val}/ and '
+    (('imagenet', 'in1k'), 'ImageNet-1k (mmpretrain)', 'data/imagenet/{train,val}/ and '
      'data/imagenet/meta/{train,val}.txt   (https://image-net.org/download.php)'),
 )
 _GENERIC_LAYOUTS = ('data/coco (COCO, mmdet), data/ade/ADEChallengeData2016 (ADE20K, mmseg), '
@@ -130,19 +132,43 @@ def find_missing_data(cfg: Config,
         loader_cfg = cfg.get(loader)
         if not isinstance(loader_cfg, dict) or 'dataset' not in loader_cfg:
             continue
-        for item in _walk(loader_cfg['dataset'], f'{loader}.dataset'):
+        found = list(_walk(loader_cfg['dataset'], f'{loader}.dataset'))
+        evaluator = loader.replace('_dataloader', '_evaluator')
+        found += _evaluator_paths(cfg.get(evaluator), evaluator)
+        for item in found:
             if item.path not in seen:
                 seen.add(item.path)
                 missing.append(item)
     return missing
 
 
-def _hint(missing: Sequence[MissingPath]) -> Optional[tuple]:
+def _evaluator_paths(evaluator: Any, where: str) -> Iterable[MissingPath]:
+    """Yield the missing ``ann_file`` of metrics (e.g. ``CocoMetric``) of an evaluator config."""
+    if isinstance(evaluator, dict) and 'metrics' in evaluator:
+        evaluator, where = evaluator['metrics'], f'{where}.metrics'
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    for index, metric in enumerate(metrics):
+        if not isinstance(metric, dict):
+            continue
+        ann_file = metric.get('ann_file')
+        backend = (metric.get('backend_args') or {}).get('backend', 'local')
+        if (isinstance(ann_file, str) and ann_file and backend == 'local'
+                and not _is_remote(ann_file) and not osp.exists(ann_file)):
+            name = where + (f'[{index}]' if isinstance(evaluator, (list, tuple)) else '')
+            yield MissingPath(ann_file, f'{name}.ann_file', str(metric.get('type', '?')), '')
+
+
+# Demo config name fragments that go with each standard dataset (same order as _DATASET_HINTS).
+_DEMO_KEYS = (('coco', 'det', 'rcnn'), ('ade', 'seg'), ('in1k', 'imagenet', 'cls'))
+
+
+def _hint(missing: Sequence[MissingPath]) -> Optional[Tuple[str, str, Tuple[str, ...]]]:
+    """Return (dataset name, standard layout, demo name keys) for the missing dataset, if known."""
     text = ' '.join(f'{item.dataset_type} {item.data_root} {item.path}' for item in missing)
     text = text.lower()
-    for keys, name, layout in _DATASET_HINTS:
+    for (keys, name, layout), demo_keys in zip(_DATASET_HINTS, _DEMO_KEYS):
         if any(key in text for key in keys):
-            return name, layout
+            return name, layout, demo_keys
     return None
 
 
@@ -181,17 +207,100 @@ def missing_data_message(missing: Sequence[MissingPath], tool: str = 'tools/trai
     else:
         lines.append(f'  * put the dataset where the config expects it (standard layouts: '
                      f'{_GENERIC_LAYOUTS})')
-    root_key = missing[0].where.rsplit('.', 1)[0] + '.data_root'
-    lines.append(f'    or point the config at it: --cfg-options {root_key}=/path/to/dataset')
+    first = missing[0].where
+    if '_evaluator' in first.split('.', 1)[0]:
+        lines.append(f'    or point the config at it: --cfg-options {first}=/path/to/annotations')
+    else:
+        root_key = re.sub(r'\.(data_root|ann_file|data_prefix)(\..*)?$', '', first)
+        lines.append(f'    or point the config at it: --cfg-options {root_key}.data_root='
+                     '/path/to/dataset')
     lines.append('  * or use the small demo set (no download):')
     lines.append('      python tools/make_demo_data.py')
     demos = demo_configs()
+    if hint is not None:  # demo configs of the same task first
+        matching = [demo for demo in demos if any(key in osp.basename(demo) for key in hint[2])]
+        demos = matching or demos
     if demos:
         for demo in demos[:4]:
             lines.append(f'      python {tool} {demo}' + (' CHECKPOINT' if 'test' in tool else ''))
     else:
         lines.append(f'      python {tool} configs/demo/<name>.py' +
                      (' CHECKPOINT' if 'test' in tool else ''))
+    return '\n'.join(lines)
+
+
+def _missing_local(path: Any) -> bool:
+    return isinstance(path, str) and bool(path) and not _is_remote(path) and not osp.exists(path)
+
+
+def find_missing_pretrained(cfg: Config, drop: bool = False) -> List[MissingPath]:
+    """List (and optionally drop) local pretrained checkpoints of ``cfg.model`` that do not exist.
+
+    Looks at ``init_cfg=dict(type='Pretrained', checkpoint=...)`` (alone or in an ``init_cfg``
+    list) anywhere in the model config and at string ``pretrained=`` entries; URLs and
+    ``prefix://`` names are skipped (mmengine downloads them).
+
+    Args:
+        cfg: The config.
+        drop: Remove the missing entries from ``cfg.model`` (in place): such an ``init_cfg``
+            becomes ``None`` (or leaves its list), ``pretrained`` becomes ``None``, so the model
+            starts from its default random initialisation.
+
+    Returns:
+        list[MissingPath]: The missing files (``dataset_type`` holds ``'Pretrained'``).
+    """
+    missing: List[MissingPath] = []
+
+    def is_pretrained(init: Any) -> bool:
+        return (isinstance(init, dict) and str(init.get('type', '')).endswith('Pretrained')
+                and _missing_local(init.get('checkpoint')))
+
+    def visit(obj: Any, where: str) -> None:
+        if isinstance(obj, (list, tuple)):
+            for index, value in enumerate(obj):
+                visit(value, f'{where}[{index}]')
+            return
+        if not isinstance(obj, dict):
+            return
+        for key in list(obj.keys()):
+            value = obj[key]
+            if key == 'init_cfg' and isinstance(value, (dict, list)):
+                inits = value if isinstance(value, list) else [value]
+                kept = []
+                for index, init in enumerate(inits):
+                    if is_pretrained(init):
+                        suffix = f'[{index}]' if isinstance(value, list) else ''
+                        missing.append(MissingPath(init['checkpoint'],
+                                                   f'{where}.init_cfg{suffix}.checkpoint',
+                                                   'Pretrained', ''))
+                    else:
+                        kept.append(init)
+                if drop and len(kept) < len(inits):
+                    obj[key] = kept if isinstance(value, list) and kept else None
+            elif key == 'pretrained' and _missing_local(value):
+                missing.append(MissingPath(value, f'{where}.pretrained', 'Pretrained', ''))
+                if drop:
+                    obj[key] = None
+            else:
+                visit(value, f'{where}.{key}')
+
+    visit(cfg.get('model'), 'model')
+    return missing
+
+
+def missing_pretrained_message(missing: Sequence[MissingPath]) -> str:
+    """Build the warning for missing pretrained weights (the run goes on from scratch).
+
+    Args:
+        missing: Result of :func:`find_missing_pretrained` (non-empty).
+
+    Returns:
+        str: A multi-line message.
+    """
+    lines = ['pretrained weights not found, training from random initialisation instead:']
+    lines += [f'  {item.path}   ({item.where})' for item in missing]
+    lines.append('To fine-tune from them, put the checkpoint there (see the config and the README: '
+                 'download the release file and convert it with tools/convert_ckpt.py).')
     return '\n'.join(lines)
 
 

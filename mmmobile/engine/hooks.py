@@ -6,8 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmmobile.registry import HOOKS
-from .checkpoint import (find_unsafe_objects, make_weights_only_safe, register_safe_globals,
-                         restore_history_buffers)
+from .checkpoint import find_unsafe_objects, make_weights_only_safe, register_safe_globals
 
 
 @HOOKS.register_module()
@@ -15,9 +14,11 @@ class SafeCheckpointHook(Hook):
     """Write checkpoints that ``torch.load(weights_only=True)`` can read back, so resume works.
 
     ``before_save_checkpoint`` rewrites the checkpoint dict in place: numpy scalars/arrays become
-    python numbers/lists and the message hub's ``HistoryBuffer`` states become tensors (see
-    :func:`~mmmobile.engine.checkpoint.make_weights_only_safe`). ``after_load_checkpoint`` turns
-    those states back into numpy arrays, so the resumed message hub equals the saved one.
+    python numbers/lists and the message hub's ``HistoryBuffer`` objects pickle as
+    ``HistoryBuffer(list, list, int)`` (see
+    :func:`~mmmobile.engine.checkpoint.make_weights_only_safe`). mmengine's own ``Runner.resume``
+    then loads the file with ``weights_only=True`` (given the ``HistoryBuffer`` allow-list that
+    importing :mod:`mmmobile.engine` registers) and gets the same message hub back.
 
     mmmobile's tools add this hook automatically; with another toolbox's ``tools/train.py`` list it
     in the config: ``custom_hooks = [dict(type='mmmobile.SafeCheckpointHook')]``.
@@ -49,17 +50,7 @@ class SafeCheckpointHook(Hook):
             self._warned |= new
             print_log(
                 'SafeCheckpointHook: the checkpoint still holds objects that '
-                f'torch.load(weights_only=True) refuses: {", ".join(sorted(new))}. Resuming from it '
-                'will need --trust-checkpoint (MMMOBILE_TRUSTED_CHECKPOINT=1).',
+                f'torch.load(weights_only=True) refuses: {", ".join(sorted(new))}. Resuming from '
+                'it will need --trust-checkpoint (MMMOBILE_TRUSTED_CHECKPOINT=1).',
                 logger='current',
                 level=logging.WARNING)
-
-    def after_load_checkpoint(self, runner: Any, checkpoint: Dict[str, Any]) -> None:
-        """Restore the numpy histories of the message hub's ``HistoryBuffer`` objects.
-
-        Args:
-            runner: The runner loading the checkpoint.
-            checkpoint: The loaded dict (modified in place).
-        """
-        if 'message_hub' in checkpoint:
-            restore_history_buffers(checkpoint['message_hub'])

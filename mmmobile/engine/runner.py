@@ -24,7 +24,8 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from .checkpoint import UnsafeCheckpointError, load_checkpoint_file
 from .cpu import _type_name, apply_cpu_fallbacks, init_cpu_distributed
-from .data_check import MissingDataError, check_data_exists
+from .data_check import (MissingDataError, check_data_exists, find_missing_pretrained,
+                         missing_pretrained_message)
 from .hooks import SafeCheckpointHook
 
 
@@ -342,9 +343,17 @@ def build_runner(cfg: Config, trust_checkpoint: bool = False) -> Runner:
     return runner
 
 
-def _destroy_process_group() -> None:
+def _destroy_process_group(success: bool) -> None:
+    """Tear down the process group :func:`init_cpu_distributed` created.
+
+    After a successful run all ranks meet at a barrier first: a rank that tears gloo down while
+    another one is still finishing its last collectives aborts ("terminate called without an
+    active exception").
+    """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
+        if success:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -382,8 +391,10 @@ def run_train(config: str,
     """Train with a config of any toolbox: what ``tools/train.py`` runs.
 
     Steps: load the config, apply the options (:func:`prepare_train_config`), check the data
-    (:func:`~mmmobile.engine.data_check.check_data_exists`), apply the CPU fallbacks, create a gloo
-    process group for a distributed CPU run, build the runner and train.
+    (:func:`~mmmobile.engine.data_check.check_data_exists`), drop ``init_cfg`` pretrained weights
+    that are not on disk, with a warning (the run starts from random initialisation; see
+    :func:`~mmmobile.engine.data_check.find_missing_pretrained`), apply the CPU fallbacks, create
+    a gloo process group for a distributed CPU run, build the runner and train.
 
     Args:
         config: Config file path.
@@ -408,14 +419,19 @@ def run_train(config: str,
     prepare_train_config(cfg, config, work_dir=work_dir, resume=resume, amp=amp,
                          auto_scale_lr=auto_scale_lr, no_validate=no_validate, launcher=launcher)
     check_data_exists(cfg, validation_loaders(cfg), tool='tools/train.py')
+    missing = find_missing_pretrained(cfg, drop=True)
+    if missing:
+        _warn(missing_pretrained_message(missing))
     apply_cpu_fallbacks(cfg, launcher=launcher)
     created = _init_distributed(launcher)
+    success = False
     try:
         runner = build_runner(cfg, trust_checkpoint=trust_checkpoint)
         runner.train()
+        success = True
     finally:
         if created:
-            _destroy_process_group()
+            _destroy_process_group(success)
     return runner
 
 
@@ -456,12 +472,14 @@ def run_test(config: str,
     check_data_exists(cfg, ['test_dataloader'], tool='tools/test.py')
     apply_cpu_fallbacks(cfg, launcher=launcher)
     created = _init_distributed(launcher)
+    success = False
     try:
         runner = build_runner(cfg, trust_checkpoint=trust_checkpoint)
         metrics = runner.test()
+        success = True
     finally:
         if created:
-            _destroy_process_group()
+            _destroy_process_group(success)
     return metrics
 
 

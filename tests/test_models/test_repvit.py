@@ -71,8 +71,8 @@ def test_output_shapes(out_indices, out_taps):
 def test_any_input_size(size):
     model = RepViT(TINY_ARCH).eval()
     outs = model(torch.rand(2, 3, *size))
-    height, width = size
     for index, out in enumerate(outs):
+        height, width = size
         for _ in range(index + 2):
             height, width = (height + 1) // 2, (width + 1) // 2
         assert out.shape[2:] == (height, width)
@@ -188,6 +188,7 @@ def test_head_train_returns_mean_of_both_losses():
     expected = sum(nn.functional.cross_entropy(lg, targets) for lg in logits) / 2
     assert torch.allclose(loss, expected, rtol=1e-6)
     head.eval()
+    logits = head.branch_logits(feats)
     assert torch.allclose(head(feats), (logits[0] + logits[1]) / 2)
 
 
@@ -258,7 +259,7 @@ def test_converter_legacy_form_round_trip(tmp_path):
     torch.save({'model': _official_legacy_keys(model.state_dict())}, src)
     meta = convert_checkpoint('repvit', str(src), str(tmp_path / 'converted.pth'))
     assert meta['legacy_repvggdw'] and meta['distillation'] and meta['num_classes'] == 1000
-    assert meta['num_blocks'] == [3, 4, 16, 3]
+    assert meta['num_blocks'] == RepViT.arch_settings['m0_9']['num_blocks']
     converted = torch.load(tmp_path / 'converted.pth', weights_only=True)['state_dict']
     assert converted.keys() == model.state_dict().keys()
     for key, value in model.state_dict().items():
