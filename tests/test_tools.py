@@ -90,7 +90,8 @@ def test_convert_ckpt_cli(tmp_path, official_fixtures):
 def test_converted_checkpoint_initialises_a_detector_backbone(tmp_path, official_fixtures):
     """The converted file works as init_cfg=Pretrained(prefix='backbone.') in a det config."""
     from mmmobile import convert_checkpoint
-    from mmmobile.deploy import build_model, load_config
+    from mmmobile.deploy import build_model
+    from mmmobile.engine import load_config
     dst = str(tmp_path / 'repvit-m0.6.pth')
     convert_checkpoint('repvit', osp.join(official_fixtures, 'repvit-m0.6.pth'), dst)
     cfg = load_config(DET_DEMO)
@@ -175,3 +176,20 @@ def test_card_entry_point_trains_with_demo_paths(demo_root, tmp_path):
     output = result.stdout + result.stderr
     assert 'pretrained' in output and 'from scratch' in output  # the missing-weights warning
     assert (tmp_path / 'card' / 'epoch_1.pth').exists()
+
+
+def test_two_process_cpu_training_of_a_demo_config(demo_root, tmp_path):
+    """tools/dist_train.sh (torchrun, --launcher pytorch, gloo on CPU) trains the demo classifier."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    options = [f'{k}={v}' for k, v in cls_options(demo_root).items()]
+    env = dict(os.environ, OMP_WAIT_POLICY='PASSIVE', OMP_NUM_THREADS='1', PORT=str(port),
+               PYTHON=sys.executable)
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', CLS_DEMO, '2', '--work-dir', str(tmp_path / 'dist'),
+         '--cfg-options', *options], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / 'dist' / 'epoch_2.pth').exists()

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from mmmobile.deploy import fuse_checkpoint
+from mmmobile.engine import ToolError
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +28,7 @@ def main() -> int:
     try:
         report = fuse_checkpoint(args.config, args.checkpoint, args.out_dir,
                                  input_shape=(1, 3, *args.shape), overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, RuntimeError, KeyError) as error:
+    except (ToolError, FileNotFoundError, FileExistsError, RuntimeError, KeyError) as error:
         print(f'fuse_ckpt: error: {error}', file=sys.stderr)
         return 1
     print(f"params before fusing: {report['params_before']:,}")

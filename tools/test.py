@@ -12,7 +12,6 @@ Examples::
     tools/dist_test.sh CONFIG CHECKPOINT 2
 """
 import argparse
-import os
 import sys
 import warnings
 from typing import List, Optional
@@ -31,7 +30,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The options.
     """
-    from mmengine.config import DictAction
+    from mmmobile.engine.cli import add_runner_arguments, parse_runner_args
 
     parser = argparse.ArgumentParser(
         description='Test (and eval) a checkpoint with an mmpretrain / mmdet / mmseg config '
@@ -52,30 +51,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load the checkpoint with torch.load(weights_only=False); only for a checkpoint you '
-        'trust that holds more than weights (also: MMMOBILE_TRUSTED_CHECKPOINT=1)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the used config, the key-value pair in xxx=yyy format will '
-        'be merged into the config file. If the value to be overwritten is a list, it should be '
-        'like key="[a,b]" or key=a,b. It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]". Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher (tools/dist_test.sh passes pytorch)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_arguments(parser, 'tools/dist_test.sh')
+    return parse_runner_args(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -13,7 +13,6 @@ Examples::
     tools/dist_train.sh CONFIG 2 --amp
 """
 import argparse
-import os
 import sys
 import warnings
 from typing import List, Optional
@@ -32,7 +31,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The options.
     """
-    from mmengine.config import DictAction
+    from mmmobile.engine.cli import add_runner_arguments, parse_runner_args
 
     parser = argparse.ArgumentParser(
         description='Train a model with an mmpretrain / mmdet / mmseg config (mmmobile engine).')
@@ -57,31 +56,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'auto_scale_lr.base_batch_size in the config)')
     parser.add_argument(
         '--no-validate', action='store_true', help='do not evaluate checkpoints during training')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load the resume/load_from checkpoint with torch.load(weights_only=False); only for '
-        'a checkpoint you trust that was written elsewhere (also: MMMOBILE_TRUSTED_CHECKPOINT=1)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the used config, the key-value pair in xxx=yyy format will '
-        'be merged into the config file. If the value to be overwritten is a list, it should be '
-        'like key="[a,b]" or key=a,b. It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]". Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher (tools/dist_train.sh passes pytorch)')
-    # torch.distributed.launch passes --local-rank (older versions --local_rank).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_arguments(parser, 'tools/dist_train.sh')
+    return parse_runner_args(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

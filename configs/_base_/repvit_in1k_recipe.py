@@ -27,3 +27,5 @@ param_scheduler = [
 ]
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=2048)
+# Checkpoints that torch's weights_only loading accepts, so --resume works with any train tool.
+custom_hooks = [dict(type='mmmobile.SafeCheckpointHook')]

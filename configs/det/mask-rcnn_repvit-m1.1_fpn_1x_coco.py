@@ -40,3 +40,5 @@ param_scheduler = [
 ]
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# Checkpoints that torch's weights_only loading accepts, so --resume works with any train tool.
+custom_hooks = [dict(type='mmmobile.SafeCheckpointHook')]

@@ -34,3 +34,5 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=0, end=40000, by_epoch=False)
 ]
+# Checkpoints that torch's weights_only loading accepts, so --resume works with any train tool.
+custom_hooks = [dict(type='mmmobile.SafeCheckpointHook')]

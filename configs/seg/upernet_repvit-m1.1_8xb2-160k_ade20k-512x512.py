@@ -36,3 +36,5 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
 ]
 train_dataloader = dict(batch_size=2)
+# Checkpoints that torch's weights_only loading accepts, so --resume works with any train tool.
+custom_hooks = [dict(type='mmmobile.SafeCheckpointHook')]

@@ -15,16 +15,13 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
+from ..engine import load_config
 from ..reparam import switch_to_deploy
 
 
-def load_config(config: Union[str, Config]) -> Config:
-    """Load a config file (or pass a Config through), with a clear error for a missing file."""
-    if isinstance(config, Config):
-        return copy.deepcopy(config)
-    if not osp.isfile(config):
-        raise FileNotFoundError(f'config not found: {config}')
-    return Config.fromfile(config)
+def _as_config(config: Union[str, Config]) -> Config:
+    """A private copy of ``config`` (a Config object, or a file read by the engine's loader)."""
+    return copy.deepcopy(config) if isinstance(config, Config) else load_config(config)
 
 
 def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -39,7 +36,7 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     Returns:
         nn.Module: The model in eval mode.
     """
-    cfg = load_config(config)
+    cfg = _as_config(config)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     model_cfg = copy.deepcopy(cfg.model)
     if cfg.get('data_preprocessor') is not None:
@@ -65,7 +62,7 @@ def deploy_config(config: Union[str, Config]) -> Config:
     Returns:
         Config: The deploy config.
     """
-    cfg = load_config(config)
+    cfg = _as_config(config)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
 
     def visit(node):
@@ -138,7 +135,7 @@ def fuse_checkpoint(config: Union[str, Config], checkpoint: str, out_dir: str,
     """
     if osp.exists(out_dir) and not overwrite:
         raise FileExistsError(f'{out_dir} already exists; pass overwrite=True (--overwrite)')
-    cfg = load_config(config)
+    cfg = _as_config(config)
     model = build_model(cfg, checkpoint)
     generator = torch.Generator().manual_seed(0)
     probe = torch.rand(*input_shape, generator=generator) * 255
