@@ -73,8 +73,11 @@ def _seg_batch(num_classes: int, batch_size: int = 2):
     return dict(inputs=inputs, data_samples=samples)
 
 
-DENSE = [p for p in CONFIGS if osp.sep + 'det' + osp.sep in p or osp.sep + 'seg' + osp.sep in p
-         or ('demo' in p and 'cls' not in osp.basename(p))]
+def _is_dense(path: str) -> bool:
+    return Config.fromfile(osp.join(REPO_ROOT, path)).default_scope in ('mmdet', 'mmseg')
+
+
+DENSE = [path for path in CONFIGS if _is_dense(path)]
 
 
 @pytest.mark.parametrize('path', DENSE)

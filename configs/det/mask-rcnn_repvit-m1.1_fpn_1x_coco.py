@@ -8,7 +8,7 @@
 #   2 images x 8 GPUs = 16 per batch.
 # - Backbone initialised from the official ImageNet weights, converted with
 #   python tools/convert_ckpt.py repvit repvit_m1_1_distill_300e.pth checkpoints/repvit-m1.1_in1k.pth
-#   (tools/train.py warns and trains from scratch when that file is missing).
+#   (tools/train.py warns and trains from random initialisation when that file is missing).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
