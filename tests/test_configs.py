@@ -35,7 +35,10 @@ def test_configs_are_found():
     tasks = {path.split(osp.sep)[1] for path in CONFIGS}
     assert {'cls', 'det', 'seg', 'demo'} <= tasks
     assert osp.join('configs', 'det', 'repvit_maskrcnn.py') in CONFIGS
-    assert len([p for p in CONFIGS if 'deploy' in p]) == 6
+    deploy = [osp.basename(p) for p in CONFIGS if 'deploy' in p]
+    assert len([p for p in deploy if p.startswith('repvit')]) == 6
+    assert len([p for p in deploy if p.startswith('cmt')]) == 4
+    assert len([p for p in deploy if p.startswith('replknet')]) == 4
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -85,8 +88,8 @@ def test_dense_config_loss_and_predict(path):
     torch.manual_seed(0)
     cfg, model = build_from_config(path)
     if task_of(cfg) == 'det':
-        num_classes = cfg.model.roi_head.bbox_head.num_classes
-        batch = _det_batch(num_classes)
+        head = cfg.model.roi_head.bbox_head if 'roi_head' in cfg.model else cfg.model.bbox_head
+        batch = _det_batch(head.num_classes)
     else:
         num_classes = cfg.model.decode_head.num_classes
         batch = _seg_batch(num_classes)
@@ -103,6 +106,8 @@ def test_dense_config_loss_and_predict(path):
         results = model(**data, mode='predict')
     assert len(results) == len(batch['inputs'])
     if task_of(cfg) == 'det':
-        assert 'masks' in results[0].pred_instances
+        with_masks = 'roi_head' in cfg.model and cfg.model.roi_head.get('mask_head') is not None
+        assert ('masks' in results[0].pred_instances) == with_masks
+        assert 'bboxes' in results[0].pred_instances
     else:
         assert results[0].pred_sem_seg.data.shape[-2:] == (96, 128)

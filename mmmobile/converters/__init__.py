@@ -10,9 +10,13 @@ from typing import Callable, Dict, Tuple
 
 import torch
 
+from .cmt import convert_cmt
+from .replknet import convert_replknet
 from .repvit import convert_repvit
 
 CONVERTERS: Dict[str, Callable[[Dict], Tuple[Dict, Dict]]] = {
+    'cmt': convert_cmt,
+    'replknet': convert_replknet,
     'repvit': convert_repvit,
 }
 

@@ -1,3 +1,5 @@
+from .cmt import CMT
+from .replknet import RepLKNet
 from .repvit import RepViT
 
-__all__ = ['RepViT']
+__all__ = ['CMT', 'RepLKNet', 'RepViT']

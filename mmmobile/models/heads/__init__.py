@@ -1,3 +1,4 @@
+from .cmt_head import CMTClsHead
 from .repvit_head import RepViTClsHead
 
-__all__ = ['RepViTClsHead']
+__all__ = ['CMTClsHead', 'RepViTClsHead']
