@@ -56,7 +56,8 @@ from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import bn_scale_shift, fuse_conv_bn_weights, identity_kernel, reparameterize_children
+from ..layers import (ConvBN, bn_scale_shift, conv_like, identity_kernel,
+                      reparameterize_children)
 
 Grid = Tuple[int, int]
 
@@ -136,60 +137,6 @@ def _fold_bn_into_next_conv(weight: torch.Tensor, bias: torch.Tensor,
     return fused_weight, fused_bias
 
 
-def _new_conv_like(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True,
-                      device=weight.device, dtype=weight.dtype)
-    fused.weight.copy_(weight)
-    fused.bias.copy_(bias)
-    return fused
-
-
-class ConvBiasBN(nn.Module):
-    """``Conv2d`` *with* bias then ``BatchNorm2d`` (CMT's layout); deploy form: one ``conv``.
-
-    Unlike :class:`~mmmobile.models.layers.ConvBN` the training-form conv has its own bias, as in
-    the official CMT checkpoints (``sr``, ``conv2`` and ``_fc``).
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        kernel_size (int): Square kernel size. Defaults to 1.
-        stride (int): Stride. Defaults to 1.
-        groups (int): Groups. Defaults to 1.
-        deploy (bool): Build the fused form directly. Defaults to False.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
-                 stride: int = 1, groups: int = 1, deploy: bool = False) -> None:
-        super().__init__()
-        self.deploy = deploy
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, 0, groups=groups,
-                              bias=True)
-        if not deploy:
-            self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        return x if self.deploy else self.bn(x)
-
-    @torch.no_grad()
-    def fused_weight_bias(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Return the ``(weight, bias)`` of the equivalent single convolution."""
-        if self.deploy:
-            return self.conv.weight, self.conv.bias
-        return fuse_conv_bn_weights(self.conv.weight, self.conv.bias, self.bn)
-
-    @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Fold the BatchNorm into the convolution, in place."""
-        if self.deploy:
-            return
-        self.conv = _new_conv_like(self.conv, *self.fused_weight_bias())
-        del self.bn
-        self.deploy = True
-
-
 class ConvGELUBN(nn.Module):
     """``Conv2d`` (bias) -> GELU -> ``BatchNorm2d``: the CMT stem and IRFFN expansion unit.
 
@@ -248,7 +195,7 @@ class ResidualDWConv(nn.Module):
             return
         weight = self.conv.weight + identity_kernel(self.channels, 3, self.channels,
                                                     like=self.conv.weight)
-        self.fused = _new_conv_like(self.conv, weight, self.conv.bias)
+        self.fused = conv_like(self.conv, weight, self.conv.bias)
         del self.conv
         self.deploy = True
 
@@ -338,7 +285,8 @@ class CMTAttention(nn.Module):
                 self.v = nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
         if sr_ratio > 1:
-            self.sr = ConvBiasBN(dim, dim, sr_ratio, stride=sr_ratio, groups=dim, deploy=deploy)
+            self.sr = ConvBN(dim, dim, sr_ratio, stride=sr_ratio, padding=0, groups=dim, bias=True,
+                             deploy=deploy)
 
     def reduce(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         """Tokens ``(B, N, C)`` on ``grid`` -> reduced tokens ``(B, N / sr^2, C)``."""
@@ -409,7 +357,7 @@ class IRFFN(nn.Module):
         self.act = nn.GELU()
         if not deploy:
             self.dw_bn = nn.BatchNorm2d(hidden_dim)
-        self.project = ConvBiasBN(hidden_dim, dim, 1, deploy=deploy)
+        self.project = ConvBN(hidden_dim, dim, 1, bias=True, deploy=deploy)
 
     def forward(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         """Tokens ``(B, N, C)`` on ``grid`` -> tokens ``(B, N, C)``."""
@@ -427,9 +375,9 @@ class IRFFN(nn.Module):
             return
         self.dw.switch_to_deploy()
         weight, bias = _fold_bn_into_next_conv(*self.project.fused_weight_bias(), self.dw_bn)
-        project = ConvBiasBN(self.project.conv.in_channels, self.project.conv.out_channels, 1,
-                             deploy=True)
-        project.conv = _new_conv_like(self.project.conv, weight, bias)
+        project = ConvBN(self.project.conv.in_channels, self.project.conv.out_channels, 1,
+                         deploy=True)
+        project.conv = conv_like(self.project.conv, weight, bias)
         self.project = project
         del self.dw_bn
         self.deploy = True

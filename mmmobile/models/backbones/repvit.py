@@ -23,8 +23,8 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import (ConvBN, ConvBNFFN, SqueezeExcite, identity_kernel, pad_kernel_to,
-                      reparameterize_children)
+from ..layers import (ConvBN, ConvBNFFN, SqueezeExcite, conv_like, identity_kernel,
+                      pad_kernel_to, reparameterize_children)
 from ..layers.reparam import bn_scale_shift
 
 
@@ -84,10 +84,7 @@ class RepVGGDW(nn.Module):
             scale, shift = bn_scale_shift(self.bn)
             weight = weight * scale.reshape(-1, 1, 1, 1)
             bias = bias * scale + shift
-        self.fused = nn.Conv2d(self.channels, self.channels, 3, 1, 1, groups=self.channels,
-                               bias=True, device=weight.device, dtype=weight.dtype)
-        self.fused.weight.copy_(weight)
-        self.fused.bias.copy_(bias)
+        self.fused = conv_like(self.conv.conv, weight, bias)
         for name in ('conv', 'conv1', 'bn'):
             if hasattr(self, name):
                 delattr(self, name)

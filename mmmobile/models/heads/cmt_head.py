@@ -7,7 +7,7 @@ import torch.nn as nn
 from mmengine.model.weight_init import trunc_normal_
 
 from mmmobile.registry import MODELS
-from ..backbones.cmt import ConvBiasBN
+from ..layers import ConvBN
 
 try:
     from mmpretrain.models.heads import ClsHead
@@ -59,7 +59,7 @@ class CMTClsHead(ClsHead if ClsHead is not None else nn.Module):
         self.in_channels = in_channels
         self.mid_channels = mid_channels
         self.deploy = deploy
-        self.proj = ConvBiasBN(in_channels, mid_channels, 1, deploy=deploy)
+        self.proj = ConvBN(in_channels, mid_channels, 1, bias=True, deploy=deploy)
         self.act = nn.SiLU()
         self.dropout = nn.Dropout(dropout_rate)
         self.fc = nn.Linear(mid_channels, num_classes)

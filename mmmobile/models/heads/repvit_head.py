@@ -1,6 +1,6 @@
 # Copyright (c) mmmobile contributors. All rights reserved.
 """RepViT's classification head with the released distillation twin."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn

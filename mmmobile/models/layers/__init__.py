@@ -2,12 +2,12 @@
 from .bn_linear import BNLinear
 from .conv_bn import ConvBN
 from .ffn import ConvBNFFN
-from .reparam import (bn_scale_shift, fuse_bn_linear_weights, fuse_conv_bn_weights,
+from .reparam import (bn_scale_shift, conv_like, fuse_bn_linear_weights, fuse_conv_bn_weights,
                       identity_kernel, pad_kernel_to, reparameterize_children)
 from .se import SqueezeExcite, make_divisible
 
 __all__ = [
-    'BNLinear', 'ConvBN', 'ConvBNFFN', 'SqueezeExcite', 'make_divisible', 'bn_scale_shift',
+    'BNLinear', 'ConvBN', 'ConvBNFFN', 'SqueezeExcite', 'make_divisible', 'bn_scale_shift', 'conv_like',
     'fuse_bn_linear_weights', 'fuse_conv_bn_weights', 'identity_kernel', 'pad_kernel_to',
     'reparameterize_children'
 ]

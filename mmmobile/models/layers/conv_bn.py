@@ -4,7 +4,7 @@ from typing import Union
 import torch
 import torch.nn as nn
 
-from .reparam import fuse_conv_bn_weights
+from .reparam import conv_like, fuse_conv_bn_weights
 
 
 class ConvBN(nn.Module):
@@ -22,6 +22,8 @@ class ConvBN(nn.Module):
         groups (int): Convolution groups. Defaults to 1.
         bn_weight_init (float): Initial BatchNorm gamma (RepViT zero-initializes the last BN of
             every residual FFN). Defaults to 1.
+        bias (bool): Give the training-form convolution its own bias (CMT's layout). Defaults
+            to False.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
@@ -33,12 +35,13 @@ class ConvBN(nn.Module):
                  padding: Union[int, None] = None,
                  groups: int = 1,
                  bn_weight_init: float = 1.0,
+                 bias: bool = False,
                  deploy: bool = False) -> None:
         super().__init__()
         padding = kernel_size // 2 if padding is None else padding
         self.deploy = deploy
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
-                              groups=groups, bias=deploy)
+                              groups=groups, bias=bias or deploy)
         if not deploy:
             self.bn = nn.BatchNorm2d(out_channels)
             nn.init.constant_(self.bn.weight, bn_weight_init)
@@ -60,13 +63,6 @@ class ConvBN(nn.Module):
         """Fold the BatchNorm into the convolution, in place."""
         if self.deploy:
             return
-        weight, bias = self.fused_weight_bias()
-        conv = self.conv
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                          conv.padding, conv.dilation, conv.groups, bias=True,
-                          device=weight.device, dtype=weight.dtype)
-        fused.weight.copy_(weight)
-        fused.bias.copy_(bias)
-        self.conv = fused
+        self.conv = conv_like(self.conv, *self.fused_weight_bias())
         del self.bn
         self.deploy = True

@@ -109,6 +109,27 @@ def identity_kernel(channels: int, kernel_size: int, groups: int,
     return kernel
 
 
+def conv_like(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    """A new biased ``Conv2d`` with the geometry of ``conv`` holding ``weight`` and ``bias``.
+
+    Args:
+        conv (nn.Conv2d): The convolution whose kernel size, stride, padding, dilation and groups
+            the result takes (its channels must match ``weight``).
+        weight (Tensor): The new weight.
+        bias (Tensor): The new bias.
+
+    Returns:
+        nn.Conv2d: The fused convolution, on ``weight``'s device and dtype.
+    """
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, bias=True,
+                      device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
+    return fused
+
+
 def reparameterize_children(module: nn.Module) -> None:
     """Re-parameterize every fusable descendant of ``module`` in place.
 
