@@ -89,6 +89,7 @@ def test_dense_config_loss_and_predict(path):
     cfg, model = build_from_config(path)
     if task_of(cfg) == 'det':
         head = cfg.model.roi_head.bbox_head if 'roi_head' in cfg.model else cfg.model.bbox_head
+        head = head[0] if isinstance(head, list) else head  # cascade: one head per stage
         batch = _det_batch(head.num_classes)
     else:
         num_classes = cfg.model.decode_head.num_classes
