@@ -36,7 +36,7 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
                        threads: int = 2,
                        warmup: int = 3,
                        repeats: int = 20,
-                       with_stock_layout: bool = False,
+                       with_stock_ops: bool = False,
                        seed: int = 0) -> Dict:
     """Measure RepLKNet backbone latency on the CPU.
 
@@ -44,11 +44,14 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
 
     - ``mmmobile fused``: ``RepLKNet(...).switch_to_deploy()``, the default fast layout;
     - ``mmmobile unfused``: the training form in eval mode, default fast layout;
-    - ``mmmobile fused, stock NCHW`` (only with ``with_stock_layout``): ``fast_layout=False``;
+    - ``mmmobile fused, stock ops`` (only with ``with_stock_ops``): ``cpu_fast_path=False``,
+      i.e. eager PyTorch in the default NCHW layout;
+    - ``mmpretrain unmerged, channels_last``: mmpretrain's ``RepLKNet`` in its training form
+      (the counterpart of our unfused model), model and input in channels_last;
     - ``mmpretrain deploy, NCHW`` and ``mmpretrain deploy, channels_last``: mmpretrain's
-      ``RepLKNet(arch, small_kernel_merged=True)`` (built directly from
-      ``mmpretrain.models.backbones``), weights loaded from ours and kernels merged, the second
-      with model and input converted to channels_last.
+      ``RepLKNet(arch, small_kernel_merged=True)`` form (built directly from
+      ``mmpretrain.models.backbones``; weights loaded from ours, then ``switch_to_deploy``),
+      the second with model and input converted to channels_last.
 
     Args:
         arch (str | dict): '31B', '31L', 'XL' or an arch dict (see
@@ -58,7 +61,7 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
         threads (int): ``torch.set_num_threads`` while timing. Defaults to 2.
         warmup (int): Untimed rounds. Defaults to 3.
         repeats (int): Timed rounds (candidates alternate inside each round). Defaults to 20.
-        with_stock_layout (bool): Also time our fused model with ``fast_layout=False``.
+        with_stock_ops (bool): Also time our fused model with ``cpu_fast_path=False``.
         seed (int): Seed of the random weights and input. Defaults to 0.
 
     Returns:
@@ -84,15 +87,17 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
         mmpretrain_args = dict(arch={k: v for k, v in unfused.arch.items() if k != 'ffn_ratio'},
                                ffn_ratio=unfused.arch['ffn_ratio'])
 
-    def mmpretrain_deploy() -> torch.nn.Module:
+    def mmpretrain_model(deploy: bool = True) -> torch.nn.Module:
         model = MMPretrainRepLKNet(**mmpretrain_args, out_indices=(3, ))
         model.load_state_dict(unfused.state_dict())
-        model.switch_to_deploy()
+        if deploy:
+            model.switch_to_deploy()
         model.eval()  # mmpretrain's train() returns None: do not chain
         return model
 
-    mmp_nchw = mmpretrain_deploy()
-    mmp_cl = mmpretrain_deploy().to(memory_format=torch.channels_last)
+    mmp_nchw = mmpretrain_model()
+    mmp_cl = mmpretrain_model().to(memory_format=torch.channels_last)
+    mmp_unmerged_cl = mmpretrain_model(deploy=False).to(memory_format=torch.channels_last)
 
     x = torch.randn(batch_size, 3, input_size, input_size,
                     generator=torch.Generator().manual_seed(seed))
@@ -101,11 +106,12 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
         'mmmobile fused': lambda: fused(x)[-1],
         'mmmobile unfused': lambda: unfused(x)[-1],
     }
-    if with_stock_layout:
+    if with_stock_ops:
         stock = RepLKNet(arch, out_indices=(3, ), final_norm=True, deploy=True,
-                         fast_layout=False).eval()
+                         cpu_fast_path=False).eval()
         stock.load_state_dict(fused.state_dict())
-        candidates['mmmobile fused, stock NCHW'] = lambda: stock(x)[-1]
+        candidates['mmmobile fused, stock ops'] = lambda: stock(x)[-1]
+    candidates['mmpretrain unmerged, channels_last'] = lambda: mmp_unmerged_cl(x_cl)[-1]
     candidates['mmpretrain deploy, NCHW'] = lambda: mmp_nchw(x)[-1]
     candidates[REFERENCE] = lambda: mmp_cl(x_cl)[-1]
 
@@ -133,8 +139,15 @@ def speed_table(result: Dict) -> str:
 
 
 def layout_table(kernel_sizes=(3, 5, 7, 9, 13, 17, 21, 27, 31), sizes=(7, 14, 28, 56),
-                 channels: int = 512, repeats: int = 7, threads: Optional[int] = 2) -> str:
-    """Markdown table of :func:`measure_depthwise_layouts` (NCHW time / channels_last time)."""
-    table = measure_depthwise_layouts(kernel_sizes, sizes, channels, repeats, threads)
+                 channels: int = 512, repeats: int = 7, threads: Optional[int] = 2,
+                 backward: bool = False, batch_size: int = 1) -> str:
+    """Markdown table of :func:`measure_depthwise_layouts` (NCHW time / channels_last time).
+
+    The defaults of the inference table in :mod:`mmmobile.models.layers.large_kernel`; the
+    training table there was measured with ``backward=True, channels=256, batch_size=2,
+    repeats=3``.
+    """
+    table = measure_depthwise_layouts(kernel_sizes, sizes, channels, repeats, threads, backward,
+                                      batch_size)
     rows = [(kernel, *(f'{table[kernel][s]:.2f}' for s in sizes)) for kernel in kernel_sizes]
     return markdown_table(['kernel \\ map'] + [f'{s}x{s}' for s in sizes], rows)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Time RepLKNet on the CPU: mmmobile fused/unfused vs mmpretrain's deploy form (NCHW, channels_last)."""
+"""Time RepLKNet on the CPU: mmmobile fused and unfused vs mmpretrain's deploy form."""
 import argparse
 import os
 import sys
@@ -19,10 +19,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     parser.add_argument('--warmup', type=int, default=3, help='untimed rounds (default 3)')
     parser.add_argument('--repeats', type=int, default=20, help='timed rounds (default 20)')
-    parser.add_argument('--stock-layout', action='store_true',
-                        help='also time the fused model with fast_layout=False (stock NCHW)')
+    parser.add_argument('--stock-ops', action='store_true',
+                        help='also time the fused model with cpu_fast_path=False (stock ops)')
     parser.add_argument('--layout-table', action='store_true',
-                        help='also measure the depthwise NCHW/channels_last time ratios')
+                        help='also measure the depthwise NCHW/channels_last time ratios '
+                        '(forward, batch 1, 512 channels)')
+    parser.add_argument('--train-layout-table', action='store_true',
+                        help='also measure them for forward + backward (batch 2, 256 channels)')
     return parser.parse_args()
 
 
@@ -35,7 +38,7 @@ def main() -> int:
         return 1
     try:
         result = replknet_cpu_speed(args.arch, args.size, args.batch_size, args.threads,
-                                    args.warmup, args.repeats, args.stock_layout)
+                                    args.warmup, args.repeats, args.stock_ops)
     except ImportError as error:
         print(f'replknet_cpu_speed: error: {error} (mmpretrain is needed for the comparison)',
               file=sys.stderr)
@@ -48,10 +51,17 @@ def main() -> int:
     print(speed_table(result))
     if args.layout_table:
         print()
-        print('Depthwise conv, NCHW time / channels_last time (>1: channels_last faster), '
-              f'512 channels, batch 1, {args.threads} threads:')
+        print('Depthwise conv forward, NCHW time / channels_last time (>1: channels_last '
+              f'faster), 512 channels, batch 1, {args.threads} threads:')
         print()
         print(layout_table(threads=args.threads))
+    if args.train_layout_table:
+        print()
+        print('Depthwise conv forward + backward, NCHW time / channels_last time, 256 channels, '
+              f'batch 2, {args.threads} threads:')
+        print()
+        print(layout_table(channels=256, repeats=3, threads=args.threads, backward=True,
+                           batch_size=2))
     return 0
 
 

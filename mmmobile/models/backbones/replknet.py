@@ -15,11 +15,13 @@ Where this file follows the code or departs from it:
   parameter count.
 - The large-kernel merge is correct for any padding (the official CUDA fast path stores padding 0
   and rebuilds the merged conv with it, DingXiaoH/RepLKNet-pytorch#48).
-- Speed on the CPU: instead of the official CUDA kernel, each stage runs in the memory layout in
-  which its large depthwise kernels are fastest (see :mod:`mmmobile.models.layers.large_kernel`);
-  outputs are returned contiguous. ``switch_to_deploy`` folds every Conv+BN pair (the official
-  ``structural_reparam`` merges only the kernels) and also folds the pre-norm BNs into the 1x1
-  convs that follow them.
+- ``switch_to_deploy`` folds every Conv+BN pair (the official ``structural_reparam`` merges only
+  the kernels) and also folds the pre-norm BNs into the 1x1 convs that follow them.
+- Speed on the CPU, instead of the official CUDA kernel: each stage runs in the memory layout
+  in which its large depthwise kernels are fastest (:mod:`mmmobile.models.layers.large_kernel`),
+  and the fused model runs its convolutions through oneDNN with packed weights and the
+  activations / residual adds fused in (:mod:`mmmobile.models.layers.onednn`). Outputs are
+  returned contiguous.
 """
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -35,6 +37,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmmobile.registry import MODELS
 from ..layers import ConvBN, reparameterize_children
 from ..layers.large_kernel import ReparamLargeKernelConv, prefers_channels_last
+from ..layers.onednn import conv2d_act, onednn_fusion_usable
 from ..layers.reparam import bn_scale_shift
 
 
@@ -44,7 +47,11 @@ class ConvBNReLU(ConvBN):
     Keys ``conv.*`` and ``bn.*`` as officially; the deploy form keeps only a biased ``conv``.
     """
 
+    cpu_fast_path = True  # set per instance by RepLKNet.set_cpu_fast_path
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cpu_fast_path and self.deploy and not self.training and onednn_fusion_usable(x):
+            return conv2d_act(x, self.conv, 'relu')
         return F.relu(super().forward(x), inplace=True)
 
 
@@ -81,6 +88,7 @@ class RepLKBlock(nn.Module):
                  deploy: bool = False) -> None:
         super().__init__()
         self.deploy = deploy
+        self.cpu_fast_path = True
         if not deploy:
             self.prelkb_bn = nn.BatchNorm2d(channels)
         self.pw1 = ConvBNReLU(channels, dw_channels, 1, padding=0, deploy=deploy)
@@ -91,6 +99,10 @@ class RepLKBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cpu_fast_path and self.deploy and not self.training and onednn_fusion_usable(x):
+            out = conv2d_act(x, self.pw1.conv, 'relu')
+            out = conv2d_act(out, self.large_kernel.lkb_reparam, 'relu')
+            return conv2d_act(out, self.pw2.conv, residual=x)
         out = x if self.deploy else self.prelkb_bn(x)
         out = self.pw2(self.lk_nonlinear(self.large_kernel(self.pw1(out))))
         return x + self.drop_path(out)
@@ -122,6 +134,7 @@ class ConvFFN(nn.Module):
                  deploy: bool = False) -> None:
         super().__init__()
         self.deploy = deploy
+        self.cpu_fast_path = True
         if not deploy:
             self.preffn_bn = nn.BatchNorm2d(channels)
         self.pw1 = ConvBN(channels, hidden_channels, 1, padding=0, deploy=deploy)
@@ -130,6 +143,8 @@ class ConvFFN(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cpu_fast_path and self.deploy and not self.training and onednn_fusion_usable(x):
+            return conv2d_act(conv2d_act(x, self.pw1.conv, 'gelu'), self.pw2.conv, residual=x)
         out = x if self.deploy else self.preffn_bn(x)
         out = self.pw2(self.nonlinear(self.pw1(out)))
         return x + self.drop_path(out)
@@ -212,11 +227,16 @@ class RepLKNet(BaseModule):
     ``structural_reparam`` form (only the kernels merged); :meth:`switch_to_deploy` also folds
     every other BN, which gives fewer parameters still.
 
-    Speed: on the CPU each stage (with the transition or stem before it) runs in the memory
-    layout in which its depthwise kernel size at the current feature size was measured fastest
-    (:func:`~mmmobile.models.layers.large_kernel.prefers_channels_last`), e.g. channels_last for
-    31x31 on 56x56 (about 20x faster than NCHW for that convolution) and NCHW for 13x13 on 7x7.
-    This needs no configuration; ``fast_layout=False`` runs the stock NCHW path.
+    Speed on the CPU, with no configuration (``cpu_fast_path=False`` runs stock PyTorch ops):
+
+    - each stage (with the transition or stem before it) runs in the memory layout in which its
+      depthwise kernel size at the current feature size was measured fastest
+      (:func:`~mmmobile.models.layers.large_kernel.prefers_channels_last`), e.g. channels_last
+      for 31x31 on 56x56 (about 20x faster than NCHW for that convolution) and NCHW for 13x13 on
+      7x7;
+    - the fused (deploy) model, in inference without autograd, runs each convolution through
+      oneDNN with a cached packed weight and its ReLU / GELU / residual add fused in
+      (:func:`~mmmobile.models.layers.onednn.conv2d_act`).
 
     Args:
         arch (str | dict): A key of ``arch_settings`` or a dict with ``large_kernel_sizes``,
@@ -237,8 +257,8 @@ class RepLKNet(BaseModule):
             classifier's ``norm`` before pooling. Defaults to False.
         norm_intermediate_features (bool): BatchNorm on every stage's returned output, as the
             official downstream RepLKNet-XL. Defaults to False.
-        fast_layout (bool): Run each stage in its fastest measured memory layout on the CPU
-            (results are unchanged up to float rounding). Defaults to True.
+        cpu_fast_path (bool): Use the CPU fast path described above (results are unchanged up
+            to float rounding). :meth:`set_cpu_fast_path` changes it later. Defaults to True.
         deploy (bool): Build the fused form directly (load checkpoints written after
             :meth:`switch_to_deploy`). Defaults to False.
         small_kernel_merged (bool, optional): Official alias of ``deploy``. Defaults to None.
@@ -281,7 +301,7 @@ class RepLKNet(BaseModule):
                  drop_path_rate: float = 0.,
                  final_norm: bool = False,
                  norm_intermediate_features: bool = False,
-                 fast_layout: bool = True,
+                 cpu_fast_path: bool = True,
                  deploy: bool = False,
                  small_kernel_merged: Optional[bool] = None,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
@@ -305,7 +325,6 @@ class RepLKNet(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
-        self.fast_layout = fast_layout
         self.final_norm = final_norm
         self.deploy = deploy
         self.out_channels = list(channels)
@@ -335,6 +354,7 @@ class RepLKNet(BaseModule):
                 self.transitions.append(nn.Sequential(
                     ConvBNReLU(channels[stage], nxt, 1, padding=0, deploy=deploy),
                     ConvBNReLU(nxt, nxt, 3, stride=2, padding=1, groups=nxt, deploy=deploy)))
+        self.set_cpu_fast_path(cpu_fast_path)
 
     def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
         if isinstance(arch, str):
@@ -357,15 +377,19 @@ class RepLKNet(BaseModule):
         return arch
 
     def _stage_layout(self, stage: int, height: int, width: int) -> torch.memory_format:
-        """Memory layout for ``stage`` whose input map is ``height x width``."""
+        """Memory layout for ``stage`` whose input map is ``height x width``: the faster one
+        for its large depthwise kernel, in inference or (when the stage will be
+        differentiated) in a training step."""
         kernel = self.arch['large_kernel_sizes'][stage]
-        if prefers_channels_last(kernel, height, width):
+        backward = torch.is_grad_enabled() and any(
+            p.requires_grad for p in self.stages[stage].parameters())
+        if prefers_channels_last(kernel, height, width, backward):
             return torch.channels_last
         return torch.contiguous_format
 
     def _to_layout(self, x: torch.Tensor, stage: int, height: int,
                    width: int) -> torch.Tensor:
-        if not self.fast_layout or x.device.type != 'cpu':
+        if not self.cpu_fast_path or x.device.type != 'cpu':
             return x
         return x.contiguous(memory_format=self._stage_layout(stage, height, width))
 
@@ -464,7 +488,15 @@ class RepLKNet(BaseModule):
             if isinstance(module, ReparamLargeKernelConv):
                 module.switch_to_deploy()
 
+    def set_cpu_fast_path(self, enabled: bool) -> None:
+        """Turn the CPU fast path (layouts, oneDNN fusion) on or off for the whole backbone."""
+        self.cpu_fast_path = bool(enabled)
+        for module in self.modules():
+            if module is not self and hasattr(module, 'cpu_fast_path'):
+                module.cpu_fast_path = self.cpu_fast_path
+
     def switch_to_deploy(self) -> None:
         """Fuse every block in place; the result equals the model built with ``deploy=True``."""
         reparameterize_children(self)
+        self.set_cpu_fast_path(self.cpu_fast_path)
         self.deploy = True

@@ -1,6 +1,7 @@
-# Fused (re-parameterized) twin of ../replknet-xl_32xb16-30e_meg73m-pre_in1k-320px.py: loads checkpoints written by
-# tools/fuse_ckpt.py (switch_to_deploy: kernels merged, every BN folded) and the output of
-# tools/convert_ckpt.py for files with already-merged kernels (converter meta deploy=True).
+# Fused (re-parameterized) twin of ../replknet-xl_32xb16-30e_meg73m-pre_in1k-320px.py.
+# Loads checkpoints written by tools/fuse_ckpt.py (switch_to_deploy: kernels merged, every BN
+# folded) and the output of tools/convert_ckpt.py for files whose kernels were already merged
+# (converter meta deploy=True).
 _base_ = '../replknet-xl_32xb16-30e_meg73m-pre_in1k-320px.py'
 
 model = dict(backbone=dict(deploy=True, init_cfg=None), init_cfg=None)
