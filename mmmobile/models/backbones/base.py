@@ -1,0 +1,49 @@
+"""Behaviour every mmmobile backbone shares: freezing, ``norm_eval`` and model-level fusion."""
+from typing import List
+
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..layers import reparameterize_children
+
+
+class MobileBackbone(BaseModule):
+    """Base class of the mmmobile backbones (the mmpretrain backbone contract).
+
+    Subclasses set ``self.stem``, ``self.stages`` (indexable), ``self.frozen_stages``,
+    ``self.norm_eval`` and ``self.deploy``. This class provides:
+
+    - :meth:`train`: set the mode, then re-freeze ``frozen_stages`` and keep every BatchNorm in
+      eval mode when ``norm_eval`` is set (the order mmdet established); returns ``self``;
+    - :meth:`switch_to_deploy`: fuse every re-parameterizable block in place.
+    """
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        """Modules frozen by ``frozen_stages``: ``-1`` none, ``0`` the stem, ``i`` the stem and
+        stages ``0..i-1``. Backbones with extra per-stage modules extend this list."""
+        if self.frozen_stages < 0:
+            return []
+        return [self.stem] + [self.stages[i] for i in range(self.frozen_stages)]
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'MobileBackbone':
+        """Set train mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def switch_to_deploy(self) -> None:
+        """Fuse every re-parameterizable block in place; equals the model built with
+        ``deploy=True``."""
+        reparameterize_children(self)
+        self.deploy = True
