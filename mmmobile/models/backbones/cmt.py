@@ -51,13 +51,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import (ConvBN, bn_scale_shift, conv_like, identity_kernel,
-                      reparameterize_children)
+from ..layers import ConvBN, bn_scale_shift, conv_like, identity_kernel
+from .base import MobileBackbone
 
 Grid = Tuple[int, int]
 
@@ -473,7 +472,7 @@ class CMTStage(nn.Module):
 
 
 @MODELS.register_module()
-class CMT(BaseModule):
+class CMT(MobileBackbone):
     """CMT backbone (Guo et al., CVPR 2022).
 
     A stem of three 3x3 conv -> GELU -> BN units (the first with stride 2), then four
@@ -647,27 +646,3 @@ class CMT(BaseModule):
             if index in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.stem] + [self.stages[i] for i in range(self.frozen_stages)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'CMT':
-        """Set train mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
-
-    def switch_to_deploy(self) -> None:
-        """Apply every exact fold in place; the result equals ``deploy=True``."""
-        reparameterize_children(self)
-        self.deploy = True

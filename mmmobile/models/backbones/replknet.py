@@ -31,11 +31,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
 from ..layers import ConvBN, reparameterize_children
+from .base import MobileBackbone
 from ..layers.large_kernel import ReparamLargeKernelConv, prefers_channels_last
 from ..layers.onednn import conv2d_act, onednn_fusion_usable
 from ..layers.reparam import bn_scale_shift
@@ -205,7 +205,7 @@ class RepLKNetStage(nn.Module):
 
 
 @MODELS.register_module()
-class RepLKNet(BaseModule):
+class RepLKNet(MobileBackbone):
     """RepLKNet backbone (Ding et al., CVPR 2022).
 
     Stem (3x3 s2 conv, 3x3 depthwise, 1x1, 3x3 s2 depthwise; all ConvBN + ReLU), then four stages
@@ -414,25 +414,9 @@ class RepLKNet(BaseModule):
                 outs.append(stage.norm(x).contiguous())
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.stem] + [self.stages[i] for i in range(self.frozen_stages)]
-        frozen += [self.transitions[i] for i in range(max(0, self.frozen_stages - 1))]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'RepLKNet':
-        """Set train mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
+    def _frozen_modules(self) -> List[nn.Module]:
+        frozen = super()._frozen_modules()
+        return frozen + [self.transitions[i] for i in range(max(0, self.frozen_stages - 1))]
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise learning-rate decay.
@@ -497,6 +481,5 @@ class RepLKNet(BaseModule):
 
     def switch_to_deploy(self) -> None:
         """Fuse every block in place; the result equals the model built with ``deploy=True``."""
-        reparameterize_children(self)
+        super().switch_to_deploy()
         self.set_cpu_fast_path(self.cpu_fast_path)
-        self.deploy = True

@@ -19,13 +19,11 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import (ConvBN, ConvBNFFN, SqueezeExcite, conv_like, identity_kernel,
-                      pad_kernel_to, reparameterize_children)
+from ..layers import ConvBN, ConvBNFFN, SqueezeExcite, conv_like, identity_kernel, pad_kernel_to
 from ..layers.reparam import bn_scale_shift
+from .base import MobileBackbone
 
 
 class RepVGGDW(nn.Module):
@@ -173,7 +171,7 @@ def alternating_se_pattern(num_blocks: Sequence[int]) -> List[List[bool]]:
 
 
 @MODELS.register_module()
-class RepViT(BaseModule):
+class RepViT(MobileBackbone):
     """RepViT backbone (Wang et al., CVPR 2024).
 
     A stem of two stride-2 3x3 ConvBN layers (GELU between), then four stages. Stage 0 holds
@@ -342,27 +340,3 @@ class RepViT(BaseModule):
             if not tap_early and stage_index in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.stem] + [self.stages[i] for i in range(self.frozen_stages)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'RepViT':
-        """Set train mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
-
-    def switch_to_deploy(self) -> None:
-        """Fuse every ConvBN and RepVGGDW in place; the result equals :attr:`deploy` ``=True``."""
-        reparameterize_children(self)
-        self.deploy = True
