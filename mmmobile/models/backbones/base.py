@@ -1,5 +1,5 @@
 """Behaviour every mmmobile backbone shares: freezing, ``norm_eval`` and model-level fusion."""
-from typing import List
+from typing import List, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmengine.model import BaseModule
@@ -18,6 +18,18 @@ class MobileBackbone(BaseModule):
       eval mode when ``norm_eval`` is set (the order mmdet established); returns ``self``;
     - :meth:`switch_to_deploy`: fuse every re-parameterizable block in place.
     """
+
+    @staticmethod
+    def _normalize_out_indices(out_indices: Union[int, Sequence[int]],
+                               num_stages: int) -> Tuple[int, ...]:
+        """Stage indices as a tuple of non-negative ints (negative ones count from the end)."""
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        normalized = tuple(i + num_stages if i < 0 else i for i in out_indices)
+        for index in normalized:
+            if not 0 <= index < num_stages:
+                raise ValueError(f'out_indices {index} is out of range for {num_stages} stages')
+        return normalized
 
     def _frozen_modules(self) -> List[nn.Module]:
         """Modules frozen by ``frozen_stages``: ``-1`` none, ``0`` the stem, ``i`` the stem and

@@ -564,12 +564,7 @@ class CMT(MobileBackbone):
         num_stages = len(embed_dims)
         self.img_size = _pair(self.arch['img_size'] if img_size is None else img_size)
 
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + num_stages if i < 0 else i for i in out_indices]
-        for index in out_indices:
-            if not 0 <= index < num_stages:
-                raise ValueError(f'out_indices {index} is out of range for {num_stages} stages')
+        out_indices = self._normalize_out_indices(out_indices, num_stages)
         if not -1 <= frozen_stages <= num_stages:
             raise ValueError(f'frozen_stages must be in [-1, {num_stages}], got {frozen_stages}')
         self.out_indices = tuple(out_indices)

@@ -260,12 +260,7 @@ class RepViT(MobileBackbone):
         se_pattern = self.arch['se_pattern']
         num_stages = len(channels)
 
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + num_stages if i < 0 else i for i in out_indices]
-        for index in out_indices:
-            if not 0 <= index < num_stages:
-                raise ValueError(f'out_indices {index} is out of range for {num_stages} stages')
+        out_indices = self._normalize_out_indices(out_indices, num_stages)
         if out_taps not in self.out_tap_options:
             raise ValueError(f'out_taps must be one of {self.out_tap_options}, got {out_taps!r}')
         if not -1 <= frozen_stages <= num_stages:
