@@ -11,11 +11,13 @@ from typing import Callable, Dict, Tuple
 import torch
 
 from .cmt import convert_cmt
+from .mobilevitv3 import convert_mobilevitv3
 from .replknet import convert_replknet
 from .repvit import convert_repvit
 
 CONVERTERS: Dict[str, Callable[[Dict], Tuple[Dict, Dict]]] = {
     'cmt': convert_cmt,
+    'mobilevitv3': convert_mobilevitv3,
     'replknet': convert_replknet,
     'repvit': convert_repvit,
 }

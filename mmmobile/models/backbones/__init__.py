@@ -1,5 +1,6 @@
 from .cmt import CMT
+from .mobilevitv3 import MobileViTv3
 from .replknet import RepLKNet
 from .repvit import RepViT
 
-__all__ = ['CMT', 'RepLKNet', 'RepViT']
+__all__ = ['CMT', 'MobileViTv3', 'RepLKNet', 'RepViT']

@@ -1,4 +1,5 @@
 from .cmt_head import CMTClsHead
+from .mobilevitv3_head import MobileViTv3ClsHead
 from .repvit_head import RepViTClsHead
 
-__all__ = ['CMTClsHead', 'RepViTClsHead']
+__all__ = ['CMTClsHead', 'MobileViTv3ClsHead', 'RepViTClsHead']

@@ -18,8 +18,10 @@ class ConvBN(nn.Module):
         out_channels (int): Output channels.
         kernel_size (int): Square kernel size. Defaults to 1.
         stride (int): Convolution stride. Defaults to 1.
-        padding (int, optional): Padding; ``kernel_size // 2`` when None. Defaults to None.
+        padding (int, optional): Padding; ``dilation * (kernel_size // 2)`` ("same") when None.
+            Defaults to None.
         groups (int): Convolution groups. Defaults to 1.
+        dilation (int): Convolution dilation. Defaults to 1.
         bn_weight_init (float): Initial BatchNorm gamma (RepViT zero-initializes the last BN of
             every residual FFN). Defaults to 1.
         bias (bool): Give the training-form convolution its own bias (CMT's layout). Defaults
@@ -34,14 +36,15 @@ class ConvBN(nn.Module):
                  stride: int = 1,
                  padding: Union[int, None] = None,
                  groups: int = 1,
+                 dilation: int = 1,
                  bn_weight_init: float = 1.0,
                  bias: bool = False,
                  deploy: bool = False) -> None:
         super().__init__()
-        padding = kernel_size // 2 if padding is None else padding
+        padding = dilation * (kernel_size // 2) if padding is None else padding
         self.deploy = deploy
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
-                              groups=groups, bias=bias or deploy)
+                              dilation=dilation, groups=groups, bias=bias or deploy)
         if not deploy:
             self.bn = nn.BatchNorm2d(out_channels)
             nn.init.constant_(self.bn.weight, bn_weight_init)
