@@ -46,8 +46,9 @@ setup(
         'cls': ['mmpretrain>=1.0.0,<1.3.0'],
         'tests': read_requirements('tests.txt'),
         'deploy': read_requirements('deploy.txt'),
+        'benchmark': read_requirements('benchmark.txt'),
         'all': read_requirements('runtime.txt') + read_requirements('tests.txt')
-        + read_requirements('deploy.txt'),
+        + read_requirements('deploy.txt') + read_requirements('benchmark.txt'),
     },
     zip_safe=False,
 )

@@ -72,9 +72,10 @@ log "installing mmcv from $wheel_dir"
 
 log "installing mmengine, mmdet, mmsegmentation, mmpretrain and extras"
 "${PIP[@]}" -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt \
-  -r requirements/build.txt -r requirements/torch.txt
+  -r requirements/benchmark.txt -r requirements/build.txt -r requirements/torch.txt
 log "installing mmmobile (editable)"
-"${PIP[@]}" --no-build-isolation -e ".[tests,deploy]" -r requirements/build.txt -r requirements/torch.txt
+"${PIP[@]}" --no-build-isolation -e ".[tests,deploy,benchmark]" -r requirements/build.txt \
+  -r requirements/torch.txt
 
 log "checking the stack imports"
 "$VENV/bin/python" - <<'EOF'

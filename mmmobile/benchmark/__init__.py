@@ -1,4 +1,17 @@
-"""Latency measurement helpers and model-specific speed comparisons."""
-from .timing import interleaved_latency, markdown_table
+"""Benchmarks: size, cost, latency and throughput of mmmobile models, side by side with peers.
 
-__all__ = ['interleaved_latency', 'markdown_table']
+:func:`run_benchmark` measures configs or registered variants (``tools/benchmark.py``);
+:func:`write_outputs` writes the markdown table, CSV, JSON and plot; :func:`update_readme_zoo`
+regenerates the README model zoo. :mod:`.replknet_speed` is the RepLKNet-specific comparison.
+"""
+from .hardware import matmul_peak_gflops
+from .report import update_readme_zoo, write_outputs
+from .runner import MODES, resolve_targets, run_benchmark
+from .timing import interleaved_latency, markdown_table, summarize
+from .zoo import PAPER_RESULTS, list_variants
+
+__all__ = [
+    'MODES', 'PAPER_RESULTS', 'interleaved_latency', 'list_variants', 'markdown_table',
+    'matmul_peak_gflops', 'resolve_targets', 'run_benchmark', 'summarize', 'update_readme_zoo',
+    'write_outputs'
+]

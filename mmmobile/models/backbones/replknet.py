@@ -279,6 +279,11 @@ class RepLKNet(MobileBackbone):
         (1, 128, 4, 4)
     """
 
+    #: Measured with ``tools/benchmark.py`` (2 CPU threads, interleaved): the fused 31B
+    #: classifier runs about 15% faster from channels_last input and weights (the stages still
+    #: pick their own layout, see below).
+    preferred_memory_format = 'channels_last'
+
     arch_settings: Dict[str, Dict] = {
         '31B': dict(large_kernel_sizes=[31, 29, 27, 13], layers=[2, 2, 18, 2],
                     channels=[128, 256, 512, 1024], small_kernel=5, dw_ratio=1, ffn_ratio=4),

@@ -1,0 +1,516 @@
+"""Benchmark any config or registered variant: size, cost, latency and throughput, with peers.
+
+:func:`run_benchmark` is what ``tools/benchmark.py`` calls. Per target (a config file or a
+variant name from :mod:`mmmobile.benchmark.zoo`) it
+
+- counts parameters (training and fused form) and the fused model's MACs at the input size with
+  mmengine's ``get_model_complexity_info``;
+- builds the candidates: our model unfused and fused (eager, in its preferred memory layout,
+  :mod:`mmmobile.layout`; the fused model also in the other layout, so the preference stays
+  measured), the fused model traced with TorchScript and exported to ONNX Runtime, and the peer
+  package's classifier (:mod:`mmmobile.benchmark.peers`) in NCHW and channels_last;
+- checks that every candidate of ours computes the unfused model's output (BN statistics are
+  randomized first, so fusing is not trivially exact);
+- times all candidates interleaved in one loop (batch 1, then batch N for throughput), so ratios
+  between them are measured at one moment on a shared machine.
+
+Detector and segmentor configs are timed as whole models (``mode='tensor'``: backbone, neck and
+heads) at the config's test size, unfused and fused.
+"""
+import copy
+import os
+import os.path as osp
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..engine import ToolError
+from ..layout import preferred_memory_format
+from ..reparam import switch_to_deploy
+from .hardware import machine_info, matmul_peak_gflops
+from .peers import find_peer, peer_note
+from .timing import interleaved_latency, summarize
+from .zoo import Variant, config_input_size, find_variant, list_variants
+
+MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime')
+LAYOUT_NAMES = {torch.contiguous_format: 'NCHW', torch.channels_last: 'channels_last'}
+ALL = 'all'
+
+
+@dataclass
+class Target:
+    """One thing to measure.
+
+    Args:
+        name (str): Display name (variant name or config file stem).
+        task (str): 'cls', 'det', 'seg' or 'backbone'.
+        family (str): Backbone class name.
+        arch (str, optional): Arch key, when known.
+        input_size (tuple[int, int]): ``(H, W)``.
+        build (callable): Returns the unfused model in eval mode (plain module).
+        top1 (float, optional): Paper top-1 of a variant.
+        config (str, optional): The config file measured.
+    """
+
+    name: str
+    task: str
+    family: str
+    arch: Optional[str]
+    input_size: Tuple[int, int]
+    build: Callable[[], nn.Module]
+    top1: Optional[float] = None
+    config: Optional[str] = None
+    notes: List[str] = field(default_factory=list)
+
+
+class TensorForward(nn.Module):
+    """Plain ``tensor -> tensors`` call of an OpenMMLab model (``mode='tensor'``).
+
+    Detectors get one data sample per image holding the input's shape (two-stage detectors
+    need it for their proposals). Bare backbones are called directly.
+
+    Args:
+        model (nn.Module): Classifier, detector, segmentor or bare backbone.
+        task (str): 'cls', 'det', 'seg' or 'backbone'.
+    """
+
+    def __init__(self, model: nn.Module, task: str) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, x: torch.Tensor):
+        if self.task == 'backbone':
+            return self.model(x)
+        if self.task == 'det':
+            from mmdet.structures import DetDataSample
+            shape = tuple(x.shape[-2:])
+            samples = [
+                DetDataSample(metainfo=dict(img_shape=shape, pad_shape=shape, ori_shape=shape,
+                                            batch_input_shape=shape, scale_factor=(1., 1.)))
+                for _ in range(x.shape[0])
+            ]
+            return self.model(x, samples, mode='tensor')
+        return self.model(x, mode='tensor')
+
+
+def flatten_tensors(outputs) -> List[torch.Tensor]:
+    """Every tensor in a nested tuple/list/dict of outputs, in order."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    if isinstance(outputs, (list, tuple)):
+        return [t for item in outputs for t in flatten_tensors(item)]
+    return []
+
+
+def relative_error(actual, expected) -> float:
+    """``||a - e|| / ||e||`` over all output tensors concatenated."""
+    a = torch.cat([t.detach().float().reshape(-1).cpu() for t in flatten_tensors(actual)])
+    e = torch.cat([t.detach().float().reshape(-1).cpu() for t in flatten_tensors(expected)])
+    return ((a - e).norm() / e.norm().clamp_min(1e-12)).item()
+
+
+def randomize_bn_statistics(model: nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm random running statistics and affine parameters (in place), so that
+    fusing them is a real test and timings do not profit from identity layers."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                shape = module.running_mean.shape
+                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
+                if module.affine:
+                    module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
+                    module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
+
+
+def model_complexity(model: nn.Module, inputs: torch.Tensor) -> Dict:
+    """Parameters and MACs of ``model`` on ``inputs`` (mmengine's counter; 1 MAC = 1 "FLOP").
+
+    Returns:
+        dict: ``params`` and ``macs`` (None when the counter fails, with ``error``).
+    """
+    from mmengine.analysis import get_model_complexity_info
+    from mmengine.logging import MMLogger
+
+    params = sum(p.numel() for p in model.parameters())
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('ERROR')  # one "Unsupported operator" line per op type is noise here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            info = get_model_complexity_info(model, inputs=(inputs, ), show_table=False,
+                                             show_arch=False)
+        return dict(params=params, macs=int(info['flops']))
+    except Exception as error:  # noqa: BLE001 - counting is best effort for whole detectors
+        return dict(params=params, macs=None, error=f'{type(error).__name__}: {error}')
+    finally:
+        logger.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------------
+# targets
+
+def _task_of(cfg) -> str:
+    scope = cfg.get('default_scope', 'mmpretrain')
+    return {'mmdet': 'det', 'mmseg': 'seg'}.get(scope, 'cls')
+
+
+def _dense_input_size(cfg, task: str) -> Optional[Tuple[int, int]]:
+    preprocessor = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
+    if task == 'seg':
+        size = preprocessor.get('size') or cfg.get('crop_size')
+        return (int(size[0]), int(size[1])) if size else None
+    size = config_input_size(cfg)  # detectors: Resize scale (w, h) with keep_ratio
+    if size is None:
+        return None
+    divisor = int(preprocessor.get('pad_size_divisor', 1) or 1)
+    return tuple(-(-s // divisor) * divisor for s in size)
+
+
+def config_target(path: str, shape: Optional[Tuple[int, int]] = None,
+                  name: Optional[str] = None) -> Target:
+    """A target for an mmpretrain / mmdet / mmseg config file.
+
+    Args:
+        path (str): Config file.
+        shape (tuple[int, int], optional): ``(H, W)``; default: the config's test size.
+        name (str, optional): Display name; default: the file name without ``.py``.
+    """
+    from ..deploy import build_model
+    from ..engine import load_config
+
+    cfg = load_config(path)
+    task = _task_of(cfg)
+    if shape is None:
+        shape = config_input_size(cfg) if task == 'cls' else _dense_input_size(cfg, task)
+    if shape is None:
+        raise ToolError(f'cannot tell the test input size of {path}; pass --shape H W')
+    backbone = cfg.model.get('backbone', {})
+    family = str(backbone.get('type', '?')).split('.')[-1]
+    arch = backbone.get('arch')
+    return Target(name or osp.splitext(osp.basename(path))[0], task, family,
+                  arch if isinstance(arch, str) else None, tuple(shape),
+                  lambda: build_model(cfg), config=path)
+
+
+def variant_target(variant: Variant, shape: Optional[Tuple[int, int]] = None) -> Target:
+    """A target for a registered variant: its classification config, or the bare backbone."""
+    shape = tuple(shape) if shape else (variant.resolution, variant.resolution)
+    if variant.config is not None:
+        target = config_target(variant.config, shape, name=variant.name)
+        target.top1, target.family, target.arch = variant.top1, variant.family, variant.arch
+        return target
+    return Target(variant.name, 'backbone', variant.family, variant.arch, shape,
+                  _backbone_builder(variant, shape), top1=variant.top1,
+                  notes=['no classification config found: bare backbone measured'])
+
+
+def _backbone_builder(variant: Variant, shape: Tuple[int, int]) -> Callable[[], nn.Module]:
+    from .zoo import backbone_classes
+
+    cls = backbone_classes()[variant.family]
+
+    def build() -> nn.Module:
+        try:
+            model = cls(arch=variant.arch, out_indices=(-1, ))
+        except TypeError:
+            model = cls(arch=variant.arch)
+        return model.eval()
+
+    return build
+
+
+def resolve_targets(specs: Sequence[str], shape: Optional[Tuple[int, int]] = None,
+                    config_root: Optional[str] = None) -> List[Target]:
+    """Targets for command-line words: config files, variant names or ``all``.
+
+    Raises:
+        ToolError: A word that is neither an existing config file nor a known variant.
+    """
+    variants = None
+    targets = []
+    for spec in specs:
+        if spec.endswith('.py') or osp.sep in spec:
+            if not osp.isfile(spec):
+                raise ToolError(f'config file not found: {spec}', exit_code=2)
+            targets.append(config_target(spec, shape))
+            continue
+        variants = variants if variants is not None else list_variants(config_root)
+        if spec.lower() == ALL:
+            targets.extend(variant_target(v, shape) for v in variants)
+            continue
+        variant = find_variant(spec, variants)
+        if variant is None:
+            raise ToolError(f'unknown variant {spec!r}; choose from: '
+                            f"{', '.join(v.name for v in variants)}, '{ALL}', or a config file",
+                            exit_code=2)
+        targets.append(variant_target(variant, shape))
+    if not targets:
+        raise ToolError('nothing to benchmark: give config files, variant names or all',
+                        exit_code=2)
+    return targets
+
+
+# --------------------------------------------------------------------------------------------
+# candidates
+
+def _to_layout(model: nn.Module, memory_format: torch.memory_format) -> nn.Module:
+    return model.to(memory_format=memory_format)
+
+
+def _make_input(batch: int, size: Tuple[int, int], device: str, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, *size, generator=generator).to(device)
+
+
+def _traced(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')
+        traced = torch.jit.freeze(torch.jit.trace(model, x, check_trace=False, strict=False))
+    return lambda: traced(x)
+
+
+def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int, workdir: str,
+                 tag: str) -> Callable[[], object]:
+    import onnxruntime as ort
+
+    path = osp.join(workdir, f'{tag}.onnx')
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(model, (x.cpu().contiguous(), ), path, dynamo=False, opset_version=17,
+                          input_names=['input'])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    providers = ['CPUExecutionProvider']
+    if x.device.type == 'cuda':
+        if 'CUDAExecutionProvider' not in ort.get_available_providers():
+            raise RuntimeError('onnxruntime has no CUDA execution provider here')
+        providers.insert(0, 'CUDAExecutionProvider')
+    session = ort.InferenceSession(path, options, providers=providers)
+    feed = {'input': x.detach().cpu().contiguous().numpy()}
+
+    def run():
+        return [torch.from_numpy(o) for o in session.run(None, feed)]
+
+    return run
+
+
+def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Optional[nn.Module],
+                peer_package: Optional[str], batch: int, modes: Sequence[str], threads: int,
+                device: str, workdir: str, errors: Dict[str, str]) -> Dict[str, Dict]:
+    """Name -> dict(fn, impl, form, runtime, layout) for one input batch."""
+    preferred = preferred_memory_format(fused)
+    other = torch.channels_last if preferred == torch.contiguous_format else \
+        torch.contiguous_format
+    x = _make_input(batch, target.input_size, device)
+    inputs = {fmt: x.contiguous(memory_format=fmt) for fmt in (preferred, other)}
+    dense = target.task in ('det', 'seg')
+    found = {}
+
+    def add(name, impl, form, runtime, layout, make):
+        try:
+            found[name] = dict(fn=make(), impl=impl, form=form, runtime=runtime,
+                               layout=LAYOUT_NAMES.get(layout, str(layout)))
+        except Exception as error:  # noqa: BLE001 - reported in the results, not fatal
+            errors[name] = f'{type(error).__name__}: {str(error).splitlines()[0][:200]}'
+
+    if 'unfused' in modes:
+        model = _to_layout(unfused, preferred)
+        add('mmmobile unfused', 'mmmobile', 'unfused', 'eager', preferred,
+            lambda m=model, i=inputs[preferred]: (lambda: m(i)))
+    if 'fused' in modes:
+        layouts = (preferred, ) if dense else (preferred, other)
+        for layout in layouts:
+            model = _to_layout(copy.deepcopy(fused), layout)
+            suffix = '' if layout == preferred else f', {LAYOUT_NAMES[layout]}'
+            add(f'mmmobile fused{suffix}', 'mmmobile', 'fused', 'eager', layout,
+                lambda m=model, i=inputs[layout]: (lambda: m(i)))
+    if not dense and 'torchscript' in modes:
+        add('mmmobile fused, TorchScript', 'mmmobile', 'fused', 'torchscript', preferred,
+            lambda: _traced(_to_layout(copy.deepcopy(fused), preferred), inputs[preferred]))
+    if not dense and 'onnxruntime' in modes:
+        add('mmmobile fused, ONNX Runtime', 'mmmobile', 'fused', 'onnxruntime', None,
+            lambda: _onnxruntime(copy.deepcopy(fused).to(memory_format=torch.contiguous_format),
+                                 inputs[torch.contiguous_format], threads, workdir,
+                                 f'{target.name}-b{batch}'))
+    if peer is not None:
+        for layout in (torch.contiguous_format, torch.channels_last):
+            model = _to_layout(copy.deepcopy(peer), layout)
+            add(f'{peer_package} fused, {LAYOUT_NAMES[layout]}', peer_package, 'fused', 'eager',
+                layout, lambda m=model, i=inputs[layout]: (lambda: m(i)))
+    return found
+
+
+def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers: bool,
+                    threads: int, warmup: int, repeats: int, device: str, peak: float,
+                    progress: Optional[Callable[[], None]]) -> Dict:
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # toolbox deprecation notes while building
+        raw = target.build()
+    randomize_bn_statistics(raw)
+    unfused = TensorForward(raw, target.task).to(device).eval()
+    fused = switch_to_deploy(copy.deepcopy(unfused)).eval()
+
+    x1 = _make_input(1, target.input_size, device)
+    cost = model_complexity(copy.deepcopy(fused), x1)
+    params_unfused = sum(p.numel() for p in unfused.parameters())
+
+    peer, peer_package, note = None, None, None
+    if target.task == 'cls' and target.arch is not None:
+        peer_package, build_peer, note = find_peer(target.family, target.arch)
+        if build_peer is not None and peers:
+            torch.manual_seed(0)
+            peer = build_peer().to(device).eval()
+        elif build_peer is not None:
+            note = 'peers not measured (--no-peers)'
+    elif target.task == 'cls':
+        note = peer_note(target.family)
+
+    errors: Dict[str, str] = {}
+    rows: Dict[str, Dict] = {}
+    with tempfile.TemporaryDirectory(prefix='mmmobile-bench-') as workdir:
+        for batch in ([1, batch_size] if batch_size > 1 else [1]):
+            candidates = _candidates(target, unfused, fused, peer, peer_package, batch, modes,
+                                     threads, device, workdir, errors)
+            if batch == 1:  # every candidate of ours must compute the unfused model's output
+                with torch.inference_mode():
+                    reference = unfused(_make_input(1, target.input_size, device))
+                    for name, cand in candidates.items():
+                        if cand['impl'] == 'mmmobile':
+                            cand['relative_error'] = relative_error(cand['fn'](), reference)
+            times = interleaved_latency({n: c['fn'] for n, c in candidates.items()},
+                                        warmup=warmup, repeats=repeats, threads=threads,
+                                        device=device, progress=progress)
+            for name, cand in candidates.items():
+                row = rows.setdefault(name, {k: v for k, v in cand.items() if k != 'fn'})
+                stats = summarize(times[name])
+                if batch == 1:
+                    row.update(stats)
+                else:
+                    row['batch_size'] = batch
+                    row['throughput'] = batch * 1e3 / stats['median_ms']
+                    row['batch_median_ms'] = stats['median_ms']
+
+    macs = cost.get('macs')
+    for row in rows.values():
+        if macs and row.get('median_ms'):
+            achieved = 2 * macs / (row['median_ms'] / 1e3) / 1e9
+            row['gflops'] = achieved
+            row['peak_fraction'] = achieved / peak if peak else None
+    ours = rows.get('mmmobile fused')
+    peer_rows = [r for r in rows.values() if r['impl'] not in ('mmmobile', )]
+    summary = dict(
+        name=target.name, task=target.task, family=target.family, arch=target.arch,
+        config=target.config, input_size=list(target.input_size), top1=target.top1,
+        params=params_unfused, params_fused=cost['params'], macs=macs,
+        layout=ours['layout'] if ours else None,
+        latency_ms=ours['median_ms'] if ours else None,
+        throughput=ours.get('throughput') if ours else None,
+        peak_fraction=ours.get('peak_fraction') if ours else None,
+        peer=note, notes=list(target.notes))
+    if cost.get('error'):
+        summary['notes'].append(f"MACs not counted ({cost['error'][:120]})")
+    if ours and peer_rows:
+        best = min(peer_rows, key=lambda r: r['median_ms'])
+        summary['peer_best_ms'] = best['median_ms']
+        summary['peer_best_layout'] = best['layout']
+        summary['ratio_to_peer'] = ours['median_ms'] / best['median_ms']
+        for row in rows.values():
+            row['ratio_to_peer'] = row['median_ms'] / best['median_ms']
+    other = [r for n, r in rows.items() if n.startswith('mmmobile fused, ') and
+             r['runtime'] == 'eager']
+    if ours and other and other[0]['median_ms'] < 0.95 * ours['median_ms']:
+        summary['notes'].append(f"fused model measured faster in {other[0]['layout']} "
+                                f"({other[0]['median_ms']:.1f} ms) than in its preferred "
+                                f"{ours['layout']} ({ours['median_ms']:.1f} ms)")
+    for name, message in errors.items():
+        summary['notes'].append(f'{name}: not measured ({message})')
+    return dict(summary=summary, rows=[dict(candidate=n, **r) for n, r in rows.items()])
+
+
+def run_benchmark(specs: Sequence[str],
+                  shape: Optional[Tuple[int, int]] = None,
+                  batch_size: int = 8,
+                  modes: Sequence[str] = MODES,
+                  peers: bool = True,
+                  threads: Optional[int] = None,
+                  warmup: int = 3,
+                  repeats: int = 10,
+                  device: Optional[str] = None,
+                  peak_size: int = 2048,
+                  config_root: Optional[str] = None,
+                  progress: bool = True) -> Dict:
+    """Measure configs and/or variants (see the module docstring).
+
+    Args:
+        specs (Sequence[str]): Config files, variant names (``repvit-m1.0``) or ``all``.
+        shape (tuple[int, int], optional): ``(H, W)`` for every target; default: each target's
+            native / test size.
+        batch_size (int): Batch of the throughput run; 1 skips it. Defaults to 8.
+        modes (Sequence[str]): Subset of :data:`MODES`. Defaults to all.
+        peers (bool): Time peer packages where installed. Defaults to True.
+        threads (int, optional): Torch (and ONNX Runtime intra-op) threads. Defaults to the
+            current torch setting.
+        warmup (int): Untimed rounds. Defaults to 3.
+        repeats (int): Timed rounds (candidates interleaved in each). Defaults to 10.
+        device (str, optional): 'cpu' or 'cuda'; default CUDA when available.
+        peak_size (int): Matrix side of the fp32 GEMM peak measurement. Defaults to 2048.
+        config_root (str, optional): Where ``cls/<family>/`` configs are looked up.
+        progress (bool): Show a progress bar on stderr. Defaults to True.
+
+    Returns:
+        dict: ``meta`` (machine, threads, GEMM peak, settings), ``targets`` (one summary per
+        target) and ``rows`` (one per target and candidate: latency median / quartiles / min /
+        max in ms, throughput, relative error, ratio to the best peer layout, FLOP/s fraction).
+
+    Raises:
+        ToolError: Bad settings, unknown variants or missing config files.
+    """
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes:
+        raise ToolError(f'unknown mode(s) {unknown}; choose from {list(MODES)}', exit_code=2)
+    if batch_size < 1 or repeats < 1 or warmup < 0 or (threads is not None and threads < 1):
+        raise ToolError('batch size, repeats and threads must be positive, warmup >= 0',
+                        exit_code=2)
+    if shape is not None and min(shape) < 1:
+        raise ToolError(f'invalid shape {tuple(shape)}', exit_code=2)
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ToolError('CUDA was requested but is not available', exit_code=2)
+    threads = threads or torch.get_num_threads()
+    targets = resolve_targets(specs, shape, config_root)
+
+    started = time.time()
+    peak = matmul_peak_gflops(peak_size, threads=threads, device=device)
+    meta = dict(machine_info(device, threads), gemm_gflops=peak, gemm_size=peak_size,
+                batch_size=batch_size, warmup=warmup, repeats=repeats, modes=list(modes),
+                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'))
+    bar = None
+    if progress:
+        from mmengine.utils import ProgressBar
+        import sys
+        rounds = (warmup + repeats) * (2 if batch_size > 1 else 1)
+        bar = ProgressBar(rounds * len(targets), file=sys.stderr)
+    summaries, rows = [], []
+    for target in targets:
+        result = _measure_target(target, batch_size, modes, peers, threads, warmup, repeats,
+                                 device, peak, bar.update if bar else None)
+        summaries.append(result['summary'])
+        rows.extend(dict(target=target.name, **row) for row in result['rows'])
+    if bar is not None:
+        bar.file.write('\n')
+    meta['seconds'] = time.time() - started
+    meta['load_average_after'] = os.getloadavg()[0]
+    return dict(meta=meta, targets=summaries, rows=rows)
