@@ -39,6 +39,7 @@ def test_configs_are_found():
     assert len([p for p in deploy if p.startswith('repvit')]) == 6
     assert len([p for p in deploy if p.startswith('cmt')]) == 4
     assert len([p for p in deploy if p.startswith('replknet')]) == 4
+    assert len([p for p in deploy if p.startswith('mobilevitv3')]) == 9
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -54,10 +55,10 @@ def test_config_builds(path):
             'imagenet') or 'demo' in path
 
 
-def _det_batch(num_classes: int):
+def _det_batch(num_classes: int, batch_size: int = 1):
     from mmdet.testing import demo_mm_inputs
-    return demo_mm_inputs(batch_size=1, image_shapes=[(3, 96, 128)], num_items=[2],
-                          num_classes=num_classes, with_mask=True)
+    return demo_mm_inputs(batch_size=batch_size, image_shapes=[(3, 96, 128)] * batch_size,
+                          num_items=[2] * batch_size, num_classes=num_classes, with_mask=True)
 
 
 def _seg_batch(num_classes: int, batch_size: int = 2):
@@ -90,7 +91,9 @@ def test_dense_config_loss_and_predict(path):
     if task_of(cfg) == 'det':
         head = cfg.model.roi_head.bbox_head if 'roi_head' in cfg.model else cfg.model.bbox_head
         head = head[0] if isinstance(head, list) else head  # cascade: one head per stage
-        batch = _det_batch(head.num_classes)
+        # Two images for SSD: its last levels are 1x1 maps here, and BN needs more than one value.
+        batch_size = 2 if cfg.model.get('neck', {}).get('type') == 'SSDNeck' else 1
+        batch = _det_batch(head.num_classes, batch_size)
     else:
         num_classes = cfg.model.decode_head.num_classes
         batch = _seg_batch(num_classes)

@@ -1,0 +1,5 @@
+# Fused (re-parameterized) MobileViTv3-XS: loads checkpoints written after
+# mmmobile.switch_to_deploy (Conv+BN folded into biased convs).
+_base_ = '../mobilevitv3-xs_8xb32-300e_in1k.py'
+
+model = dict(backbone=dict(deploy=True))

@@ -1,0 +1,9 @@
+# MobileViTv3-0.75 on ImageNet-1K at 256x256 with the official recipe (width multiplier 0.75;
+# configs/_base_/mobilevitv3_v2_in1k_recipe.py). Official checkpoint: top-1 76.55,
+# 2,999,641 parameters.
+_base_ = [
+    '../../_base_/models/mobilevitv3-1.0_in1k.py',
+    '../../_base_/mobilevitv3_v2_in1k_recipe.py',
+]
+
+model = dict(backbone=dict(arch='0.75'), head=dict(in_channels=384))
