@@ -5,8 +5,9 @@ Importing :mod:`mmmobile` registers every model in the ``mmmobile`` registry sco
 :mod:`mmmobile.engine`.
 """
 from . import engine, models  # noqa: F401  (registration side effects)
+from . import deploy  # noqa: F401  (mmmobile.deploy.deploy: fuse, export, verify)
 from .converters import convert_checkpoint
 from .reparam import switch_to_deploy
 from .version import __version__
 
-__all__ = ['__version__', 'convert_checkpoint', 'switch_to_deploy']
+__all__ = ['__version__', 'convert_checkpoint', 'deploy', 'switch_to_deploy']

@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -114,6 +114,32 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def save_fused(model: nn.Module, config: Union[str, Config], folder: str,
+               meta: Optional[Dict] = None) -> Tuple[str, str]:
+    """Write a fused model's ``fused.pth`` and its ``deploy_config.py`` into ``folder``.
+
+    The state dict is checked to load strictly into the model built from the deploy config
+    before anything is written.
+
+    Args:
+        model (nn.Module): The model after :func:`mmmobile.switch_to_deploy`.
+        config (str | Config): Its training config.
+        folder (str): An existing folder.
+        meta (dict, optional): Stored as the checkpoint's ``meta``.
+
+    Returns:
+        tuple[str, str]: Paths of the checkpoint and the deploy config.
+    """
+    deploy_cfg = deploy_config(config)
+    deployed = build_model(deploy_cfg)
+    deployed.load_state_dict(model.state_dict(), strict=True)
+    checkpoint = osp.join(folder, 'fused.pth')
+    config_file = osp.join(folder, 'deploy_config.py')
+    torch.save({'state_dict': model.state_dict(), 'meta': dict(meta or {})}, checkpoint)
+    deploy_cfg.dump(config_file)
+    return checkpoint, config_file
+
+
 def fuse_checkpoint(config: Union[str, Config], checkpoint: str, out_dir: str,
                     input_shape=(1, 3, 224, 224), overwrite: bool = False) -> Dict:
     """Fuse a trained model and write ``fused.pth`` and ``deploy_config.py`` into ``out_dir``.
@@ -147,19 +173,13 @@ def fuse_checkpoint(config: Union[str, Config], checkpoint: str, out_dir: str,
     difference = max(((f - r).norm() / r.norm().clamp_min(1e-12)).item()
                      for f, r in zip(fused, reference))
 
-    deploy_cfg = deploy_config(cfg)
-    deployed = build_model(deploy_cfg)
-    deployed.load_state_dict(model.state_dict(), strict=True)
-
     parent = osp.dirname(osp.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix='.fuse-')
     try:
-        torch.save({'state_dict': model.state_dict(),
-                    'meta': dict(fused_from=osp.basename(checkpoint),
-                                 params_before=params_before, params_after=params_after)},
-                   osp.join(staging, 'fused.pth'))
-        deploy_cfg.dump(osp.join(staging, 'deploy_config.py'))
+        save_fused(model, cfg, staging, dict(fused_from=osp.basename(checkpoint),
+                                             params_before=params_before,
+                                             params_after=params_after))
         if osp.exists(out_dir):
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)

@@ -1,11 +1,16 @@
 """Behaviour every mmmobile backbone shares: freezing, ``norm_eval`` and model-level fusion."""
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import reparameterize_children
+
+
+def _contiguous_outputs(module: nn.Module, args: tuple, outputs: tuple) -> tuple:
+    """Forward hook: the output maps in the contiguous (NCHW) layout."""
+    return tuple(out.contiguous() for out in outputs)
 
 
 class MobileBackbone(BaseModule):
@@ -16,8 +21,18 @@ class MobileBackbone(BaseModule):
 
     - :meth:`train`: set the mode, then re-freeze ``frozen_stages`` and keep every BatchNorm in
       eval mode when ``norm_eval`` is set (the order mmdet established); returns ``self``;
-    - :meth:`switch_to_deploy`: fuse every re-parameterizable block in place.
+    - :meth:`switch_to_deploy`: fuse every re-parameterizable block in place;
+    - contiguous (NCHW) output maps, whatever layout the blocks ran in (fused paths run
+      channels_last): mmcv's CPU RoIAlign reads its input as NCHW whatever the strides, so
+      channels_last maps gave Mask R-CNN wrong boxes from correct features.
+
+    Args:
+        init_cfg (dict | list[dict], optional): Initialization config.
     """
+
+    def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.register_forward_hook(_contiguous_outputs)
 
     @staticmethod
     def _normalize_out_indices(out_indices: Union[int, Sequence[int]],

@@ -1,0 +1,320 @@
+"""The deploy pipeline behind ``tools/deploy.py``: fuse, save, export, verify.
+
+:func:`deploy` takes any mmpretrain/mmdet/mmseg config (and optionally a trained checkpoint),
+re-parameterizes the whole model with :func:`mmmobile.switch_to_deploy`, writes the fused
+checkpoint and a ``deploy=True`` config, exports the requested formats and verifies each against
+PyTorch. Everything is built in a temporary folder beside the output folder and renamed at the
+end, so a failure leaves nothing half-written.
+
+Nothing here is specific to a backbone: a new backbone only needs its ``switch_to_deploy()`` (and
+a ``deploy`` constructor flag for the deploy config).
+"""
+import copy
+import json
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+
+from ..engine import ToolError, load_checkpoint_file, load_config
+from ..reparam import switch_to_deploy
+from .export import (DYNAMIC_AXES, TOLERANCE, ExportError, export_onnx, export_torchscript,
+                     max_relative_error)
+from .fuse import build_model, count_parameters, save_fused
+from .wrappers import export_wrapper, model_task
+
+#: Export formats and the file each writes into the output folder.
+FORMATS = {'onnx': 'model.onnx', 'torchscript': 'model.torchscript.pt',
+           'coreml': 'model.mlpackage'}
+
+#: Keys of the mismatch message: how many keys of each kind are named.
+_KEYS_NAMED = 3
+
+
+def _key_list(keys: Sequence[str]) -> str:
+    named = ', '.join(keys[:_KEYS_NAMED])
+    return named + (f' (+{len(keys) - _KEYS_NAMED} more)' if len(keys) > _KEYS_NAMED else '')
+
+
+def load_weights(model: nn.Module, checkpoint: str, trusted: bool = False) -> Dict:
+    """Load ``checkpoint`` strictly into ``model``, naming the first mismatched keys on failure.
+
+    Args:
+        model (nn.Module): The model built from the config.
+        checkpoint (str): Checkpoint file (``{'state_dict': ...}`` or a flat state dict), read
+            with ``weights_only=True`` unless ``trusted``.
+        trusted (bool): Allow pickled objects (``--trust-checkpoint``). Defaults to False.
+
+    Returns:
+        dict: The checkpoint's ``meta`` (empty when it has none).
+
+    Raises:
+        ToolError: The file is missing, holds no state dict, or does not match the model.
+    """
+    if not osp.isfile(checkpoint):
+        raise ToolError(f'checkpoint not found: {checkpoint}', exit_code=2)
+    loaded = load_checkpoint_file(checkpoint, trusted=trusted)
+    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ToolError(f'{checkpoint} holds no state dict of tensors')
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
+    meta = loaded.get('meta') if isinstance(loaded.get('meta'), dict) else {}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [f'{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}' for k in own
+                if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or reshaped:
+        parts = []
+        if missing:
+            parts.append(f'missing keys: {_key_list(missing)}')
+        if unexpected:
+            parts.append(f'unexpected keys: {_key_list(unexpected)}')
+        if reshaped:
+            parts.append(f'shape mismatch: {_key_list(reshaped)}')
+        hint = (' (a fused checkpoint: use the deploy_config.py written beside it)'
+                if 'fused_from' in meta else '')
+        raise ToolError(f'checkpoint {checkpoint} does not match the config{hint}: '
+                        + '; '.join(parts))
+    model.load_state_dict(state, strict=True)
+    return dict(meta)
+
+
+def preprocessing(model: nn.Module) -> Dict:
+    """The normalization and colour order of ``model``'s data preprocessor.
+
+    Returns:
+        dict: ``mean`` and ``std`` (per channel, in the model's channel order; 0 and 1 when the
+        preprocessor does not normalize) and ``color``: ``'RGB'`` when the preprocessor converts
+        the BGR images the toolboxes load (``to_rgb`` / ``bgr_to_rgb``), else ``'BGR'``.
+    """
+    processor = getattr(model, 'data_preprocessor', None)
+    mean, std = getattr(processor, 'mean', None), getattr(processor, 'std', None)
+    if mean is None or std is None or not getattr(processor, '_enable_normalize', True):
+        mean, std = [0.0] * 3, [1.0] * 3
+    else:
+        mean, std = mean.flatten().tolist(), std.flatten().tolist()
+    rgb = any(getattr(processor, name, False)
+              for name in ('to_rgb', '_channel_conversion', 'channel_conversion'))
+    return dict(mean=mean, std=std, color='RGB' if rgb else 'BGR')
+
+
+def _check_request(formats: Sequence[str], input_shape: Sequence[int], batch_size: int,
+                   dynamic: Sequence[str], out_dir: str, overwrite: bool) -> List[str]:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ToolError(f'unknown export format {unknown[0] if unknown else None!r}; choose any '
+                        f'of {", ".join(FORMATS)}', exit_code=2)
+    if len(input_shape) != 2 or min(input_shape) < 1 or batch_size < 1:
+        raise ToolError(f'invalid input shape {tuple(input_shape)} / batch size {batch_size}: '
+                        'need H W >= 1 and a batch size >= 1', exit_code=2)
+    bad_axes = [a for a in dynamic if a not in DYNAMIC_AXES]
+    if bad_axes:
+        raise ToolError(f'unknown dynamic axis {bad_axes[0]!r}; choose from '
+                        f'{", ".join(DYNAMIC_AXES)}', exit_code=2)
+    if osp.exists(out_dir):
+        if not osp.isdir(out_dir):
+            raise ToolError(f'output path {out_dir} is a file, not a folder')
+        if os.listdir(out_dir) and not overwrite:
+            raise ToolError(f'output folder {out_dir} already holds results; pass --overwrite '
+                            '(overwrite=True) to replace them')
+    return list(dict.fromkeys(formats))
+
+
+def _publish(staging: str, out_dir: str) -> None:
+    """Move the finished ``staging`` folder to ``out_dir``, replacing what was there."""
+    if not osp.exists(out_dir):
+        os.replace(staging, out_dir)
+        return
+    previous = staging + '.previous'
+    os.replace(out_dir, previous)
+    try:
+        os.replace(staging, out_dir)
+    except BaseException:
+        os.replace(previous, out_dir)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _outputs(wrapper: nn.Module, inputs: torch.Tensor) -> List[torch.Tensor]:
+    with torch.no_grad():
+        return list(wrapper(inputs))
+
+
+def deploy(config: Union[str, Config],
+           checkpoint: Optional[str] = None,
+           out_dir: str = 'work_dirs/deploy',
+           formats: Sequence[str] = ('onnx', ),
+           input_shape: Tuple[int, int] = (224, 224),
+           batch_size: int = 1,
+           dynamic: Sequence[str] = DYNAMIC_AXES,
+           fp16: bool = False,
+           opset: int = 18,
+           exporter: str = 'legacy',
+           verify: bool = True,
+           overwrite: bool = False,
+           cfg_options: Optional[Dict] = None,
+           trust_checkpoint: bool = False,
+           tolerance: float = TOLERANCE) -> Dict:
+    """Fuse a model, write its deploy checkpoint and config, export and verify it.
+
+    ``out_dir`` receives ``fused.pth`` and ``deploy_config.py`` (they load with
+    ``tools/test.py``), one file per format (``model.onnx``, ``model.torchscript.pt``,
+    ``model.mlpackage``) and ``report.json`` (the returned report).
+
+    The ONNX and TorchScript models take the *normalized* image batch ``(pixel - mean) / std``
+    in the model's colour order (the toolboxes' ``mode='tensor'`` input); the CoreML model takes
+    an image and normalizes it itself (see :mod:`mmmobile.deploy.coreml`). Outputs: classifier
+    logits; segmentation logits at the input size; detector feature maps (plus the dense head
+    outputs before NMS for single-stage detectors).
+
+    Args:
+        config (str | Config): A classifier, detector or segmentor config.
+        checkpoint (str, optional): Trained weights; without them the model's own
+            initialization is exported. Defaults to None.
+        out_dir (str): Output folder; refused when it already holds files, unless
+            ``overwrite``. Defaults to 'work_dirs/deploy'.
+        formats (Sequence[str]): Any of ``'onnx'``, ``'torchscript'``, ``'coreml'``.
+            Defaults to ``('onnx', )``.
+        input_shape (tuple[int, int]): Export input ``(H, W)``. Defaults to (224, 224).
+        batch_size (int): Export batch size (CoreML always uses 1). Defaults to 1.
+        dynamic (Sequence[str]): ONNX axes to make dynamic where the model allows, from
+            ``('batch', 'spatial')``. Defaults to both.
+        fp16 (bool): CoreML in float16 (default float32). Defaults to False.
+        opset (int): ONNX opset. Defaults to 18.
+        exporter (str): ONNX exporter, ``'legacy'`` or ``'dynamo'``. Defaults to 'legacy'.
+        verify (bool): Verify every step against PyTorch. Defaults to True.
+        overwrite (bool): Replace the results in ``out_dir``. Defaults to False.
+        cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
+        trust_checkpoint (bool): Load a checkpoint holding pickled objects. Defaults to False.
+        tolerance (float): Largest accepted relative error. Defaults to 1e-4.
+
+    Returns:
+        dict: The report: task, shapes, preprocessing, ``params_before``/``params_after``,
+        ``fuse_relative_difference`` (fused vs unfused), ``reload_relative_difference`` (the
+        written checkpoint loaded with the deploy config vs the fused model), ``outputs`` and one
+        entry per format (see :func:`~mmmobile.deploy.export.export_onnx`,
+        :func:`~mmmobile.deploy.export.export_torchscript`,
+        :func:`~mmmobile.deploy.coreml.export_coreml`).
+
+    Raises:
+        ToolError: Bad request, missing file, checkpoint/config mismatch, existing results,
+            an operator an exporter cannot handle (:class:`ExportError`) or a failed check.
+    """
+    formats = _check_request(formats, input_shape, batch_size, dynamic, out_dir, overwrite)
+    if isinstance(config, str):
+        cfg = load_config(config, cfg_options)
+    else:
+        cfg = copy.deepcopy(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    model = build_model(cfg)
+    meta = load_weights(model, checkpoint, trust_checkpoint) if checkpoint else {}
+    task = model_task(model)
+    prep = preprocessing(model)
+
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.rand(batch_size, 3, *input_shape, generator=generator) * 255
+    mean = torch.tensor(prep['mean']).reshape(1, -1, 1, 1)
+    std = torch.tensor(prep['std']).reshape(1, -1, 1, 1)
+    example = (pixels - mean) / std
+
+    wrapper = export_wrapper(model)
+    unfused = _outputs(wrapper, example)
+    params_before = count_parameters(model)
+    switch_to_deploy(model)
+    params_after = count_parameters(model)
+    expected = _outputs(wrapper, example)
+    fuse_difference = max_relative_error(expected, unfused)
+    if verify and not fuse_difference <= tolerance:
+        raise ExportError(f'fused model differs from the unfused one: relative error '
+                          f'{fuse_difference:.2e} > {tolerance:.0e}')
+    output_names = wrapper.output_names(len(expected))
+
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(osp.abspath(out_dir))}-')
+    try:
+        fused_meta = dict(meta, fused_from=osp.basename(checkpoint) if checkpoint else None,
+                          params_before=params_before, params_after=params_after)
+        fused_file, config_file = save_fused(model, cfg, staging, fused_meta)
+        reload_difference = None
+        if verify:
+            reloaded = export_wrapper(build_model(config_file, fused_file))
+            reload_difference = max_relative_error(_outputs(reloaded, example), expected)
+            if not reload_difference <= tolerance:
+                raise ExportError('the fused checkpoint loaded with the deploy config differs '
+                                  f'from the fused model: relative error {reload_difference:.2e}')
+        report = dict(
+            config=config if isinstance(config, str) else None, checkpoint=checkpoint,
+            task=task, input_shape=[batch_size, 3, *input_shape],
+            input='normalized image (pixel - mean) / std, channels in the given colour order',
+            preprocessing=prep, params_before=params_before, params_after=params_after,
+            fuse_relative_difference=fuse_difference,
+            reload_relative_difference=reload_difference,
+            outputs={n: list(t.shape) for n, t in zip(output_names, expected)},
+            fused_checkpoint='fused.pth', deploy_config='deploy_config.py', formats={},
+            verified=verify, tolerance=tolerance)
+        for fmt in formats:
+            path = osp.join(staging, FORMATS[fmt])
+            if fmt == 'onnx':
+                result = export_onnx(wrapper, example, path, output_names, dynamic=dynamic,
+                                     opset=opset, exporter=exporter, verify=verify,
+                                     tolerance=tolerance)
+            elif fmt == 'torchscript':
+                result = export_torchscript(wrapper, example, path, verify=verify,
+                                            tolerance=tolerance)
+            else:
+                from .coreml import export_coreml
+                result = export_coreml(wrapper, pixels[:1], path, output_names, prep['mean'],
+                                       prep['std'], rgb=prep['color'] == 'RGB', fp16=fp16,
+                                       verify=verify, tolerance=tolerance)
+            result['file'] = FORMATS[fmt]
+            report['formats'][fmt] = result
+        with open(osp.join(staging, 'report.json'), 'w') as f:
+            json.dump(report, f, indent=2)
+        _publish(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report['out_dir'] = out_dir
+    return report
+
+
+def summary_lines(report: Dict) -> List[str]:
+    """Human-readable lines of a :func:`deploy` report (what ``tools/deploy.py`` prints)."""
+    lines = [f"{report['task']}: params {report['params_before']:,} -> "
+             f"{report['params_after']:,} after fusing; fused vs unfused relative difference "
+             f"{report['fuse_relative_difference']:.2e}"]
+    if report['reload_relative_difference'] is not None:
+        lines.append(f"fused.pth + deploy_config.py reload: relative difference "
+                     f"{report['reload_relative_difference']:.2e}")
+    for fmt, result in report['formats'].items():
+        if fmt == 'onnx':
+            line = f"onnx ({result['exporter']} exporter, opset {result['opset']})"
+            if result['relative_error'] is not None:
+                line += (f": onnxruntime vs PyTorch relative error "
+                         f"{result['relative_error']:.2e}")
+            line += f"; dynamic axes: {', '.join(result['dynamic_axes']) or 'none'}"
+            for axis, reason in result['static_axes'].items():
+                line += f'; {axis} static ({reason})'
+        elif fmt == 'torchscript':
+            line = f"torchscript (traced, {result['memory_format']})"
+            if result['relative_error'] is not None:
+                line += f": reloaded vs PyTorch relative error {result['relative_error']:.2e}"
+        else:
+            line = f"coreml (mlprogram, {result['precision']})"
+            if result.get('ops'):
+                top = ', '.join(f'{op} {n}' for op, n in list(result['ops'].items())[:5])
+                line += (f": spec ok, inputs {list(result['inputs'])}, outputs "
+                         f"{list(result['outputs'])}, {sum(result['ops'].values())} ops ({top}, "
+                         f"...); preprocessing fold relative error "
+                         f"{result['fold_relative_error']:.2e}; numerics need macOS")
+        lines.append(line)
+    lines.append(f"wrote {report['out_dir']}")
+    return lines
