@@ -103,7 +103,8 @@ def plot_latency_vs_top1(result: Dict, path: str) -> None:
     families: Dict[str, List] = {}
     for t in result['targets']:
         if t['top1'] is not None and t['latency_ms'] is not None:
-            families.setdefault(t['family'], []).append(t)
+            label = f"{t['family']} ({t['series']})" if t.get('series') else t['family']
+            families.setdefault(label, []).append(t)
     figure, axis = plt.subplots(figsize=(7, 5), dpi=100)
     markers = 'osD^v<>p*h'
     for index, (family, targets) in enumerate(sorted(families.items())):
@@ -117,6 +118,9 @@ def plot_latency_vs_top1(result: Dict, path: str) -> None:
     if not families:
         axis.text(0.5, 0.5, 'no variant with a paper top-1 was measured', ha='center',
                   transform=axis.transAxes)
+    latencies = [t['latency_ms'] for targets in families.values() for t in targets]
+    if latencies and max(latencies) > 20 * min(latencies):
+        axis.set_xscale('log')  # RepViT-M0.6 and RepLKNet-XL differ by two orders of magnitude
     meta = result['meta']
     axis.set_xlabel(f"fused latency, batch 1 (ms; {meta['device']}, {meta['threads']} threads)")
     axis.set_ylabel('ImageNet-1K top-1 (%, paper)')

@@ -55,6 +55,7 @@ class Target:
         build (callable): Returns the unfused model in eval mode (plain module).
         top1 (float, optional): Paper top-1 of a variant.
         config (str, optional): The config file measured.
+        series (str, optional): Sub-family line of the latency/top-1 plot.
     """
 
     name: str
@@ -66,6 +67,7 @@ class Target:
     top1: Optional[float] = None
     config: Optional[str] = None
     notes: List[str] = field(default_factory=list)
+    series: Optional[str] = None
 
 
 class TensorForward(nn.Module):
@@ -209,9 +211,10 @@ def variant_target(variant: Variant, shape: Optional[Tuple[int, int]] = None) ->
     if variant.config is not None:
         target = config_target(variant.config, shape, name=variant.name)
         target.top1, target.family, target.arch = variant.top1, variant.family, variant.arch
+        target.series = variant.series
         return target
     return Target(variant.name, 'backbone', variant.family, variant.arch, shape,
-                  _backbone_builder(variant, shape), top1=variant.top1,
+                  _backbone_builder(variant, shape), top1=variant.top1, series=variant.series,
                   notes=['no classification config found: bare backbone measured'])
 
 
@@ -414,7 +417,7 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
     summary = dict(
         name=target.name, task=target.task, family=target.family, arch=target.arch,
         config=target.config, input_size=list(target.input_size), top1=target.top1,
-        params=params_unfused, params_fused=cost['params'], macs=macs,
+        series=target.series, params=params_unfused, params_fused=cost['params'], macs=macs,
         layout=ours['layout'] if ours else None,
         latency_ms=ours['median_ms'] if ours else None,
         throughput=ours.get('throughput') if ours else None,

@@ -43,15 +43,15 @@ PAPER_RESULTS: Dict[str, Dict[str, Dict]] = {
         'b': dict(top1=84.5, resolution=256),
     },
     'MobileViTv3': {
-        'xxs': dict(top1=70.98, resolution=256),
-        'xs': dict(top1=76.7, resolution=256),
-        's': dict(top1=79.3, resolution=256),
-        '0.5': dict(top1=72.33, resolution=256),
-        '0.75': dict(top1=76.55, resolution=256),
-        '1.0': dict(top1=78.64, resolution=256),
-        'xxs_l2': dict(top1=70.23, resolution=256),
-        'xs_l2': dict(top1=76.10, resolution=256),
-        's_l2': dict(top1=79.06, resolution=256),
+        'xxs': dict(series='v1-based', top1=70.98, resolution=256),
+        'xs': dict(series='v1-based', top1=76.7, resolution=256),
+        's': dict(series='v1-based', top1=79.3, resolution=256),
+        '0.5': dict(series='v2-based', top1=72.33, resolution=256),
+        '0.75': dict(series='v2-based', top1=76.55, resolution=256),
+        '1.0': dict(series='v2-based', top1=78.64, resolution=256),
+        'xxs_l2': dict(series='L2', top1=70.23, resolution=256),
+        'xs_l2': dict(series='L2', top1=76.10, resolution=256),
+        's_l2': dict(series='L2', top1=79.06, resolution=256),
     },
 }
 
@@ -70,6 +70,8 @@ class Variant:
         resolution (int): Native (paper) input size.
         top1 (float, optional): Paper ImageNet-1K top-1, if known.
         config (str, optional): The classification config measured for it, if one exists.
+        series (str, optional): Sub-family plotted as its own line (MobileViTv3's v1-based,
+            v2-based and L2 models scale differently).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Variant:
     resolution: int
     top1: Optional[float] = None
     config: Optional[str] = None
+    series: Optional[str] = None
 
 
 def normalize_name(name: str) -> str:
@@ -170,7 +173,7 @@ def list_variants(config_root: Optional[str] = None) -> List[Variant]:
             variants.append(
                 Variant(variant_name(family, arch), family, arch, int(resolution),
                         info.get('top1'), _find_config(family, arch, int(resolution),
-                                                       config_root)))
+                                                       config_root), info.get('series')))
     return variants
 
 
