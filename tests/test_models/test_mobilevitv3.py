@@ -4,6 +4,7 @@ import json
 import os.path as osp
 import runpy
 import sys
+from unittest import mock
 
 import pytest
 import torch
@@ -12,8 +13,12 @@ import torch.nn.functional as F
 
 from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import MobileViTv3, MobileViTv3ClsHead
-from mmmobile.models.backbones.mobilevitv3 import (MobileViTv3BlockV1, MobileViTv3BlockV2,
-                                                   fold_patches, unfold_patches)
+from mmmobile.models.backbones import mobilevitv3 as mobilevitv3_module
+from mmmobile.models.backbones.mobilevitv3 import (LinearAttentionLayer, MobileViTv3BlockV1,
+                                                   MobileViTv3BlockV2, TransformerLayer,
+                                                   fold_patches, fold_patches_nhwc,
+                                                   unfold_patches, unfold_patches_nhwc)
+from mmmobile.models.layers.onednn import conv2d_act, onednn_fusion_usable, set_onednn_fusion
 from .utils import check_norm_state, count_parameters, randomize_bn_statistics, relative_error
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -96,7 +101,7 @@ def test_output_shapes_and_strides(arch):
 
 
 def test_unfold_fold_match_official_patch_order():
-    """The reshape-based patches equal F.unfold / F.fold with kernel = stride = 2."""
+    """The reshape-based patches (both layouts) equal F.unfold / F.fold, kernel = stride = 2."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 5, 6, 10, generator=generator, dtype=torch.float64)
     patches, grid = unfold_patches(x, 5)
@@ -104,6 +109,12 @@ def test_unfold_fold_match_official_patch_order():
     other = torch.randn(2, 5, 4, 15, generator=generator, dtype=torch.float64)
     assert torch.equal(fold_patches(other, grid, x),
                        F.fold(other.reshape(2, 20, 15), (6, 10), 2, stride=2))
+    # The channels_last fast path: tokens (B, 4, N, C) in the same order, and back.
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(unfold_patches_nhwc(channels_last), patches.permute(0, 2, 3, 1))
+    folded = fold_patches_nhwc(other.permute(0, 2, 3, 1), 6, 10)
+    assert folded.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(folded, fold_patches(other, grid, x))
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,6 +396,104 @@ def test_trace_has_no_shape_arithmetic(arch):
         assert 'aten::Int' not in str(traced.inlined_graph)
         x = torch.rand(1, 3, 50, 70)
         assert relative_error(traced(x), model(x)) <= 1e-5
+
+
+# --------------------------------------------------------------------------------------------
+# Fused CPU inference path (oneDNN, channels_last) against the plain ops
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def onednn():
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip('this PyTorch build has no oneDNN (mkldnn)')
+    set_onednn_fusion(True)
+    with torch.no_grad():
+        assert onednn_fusion_usable(torch.zeros(1, 1, 1, 1)), 'the oneDNN self check failed'
+    yield
+    set_onednn_fusion(True)
+
+
+def fused_float_model(arch, **kwargs):
+    """A fused float32 classifier with random weights and BN statistics, in eval mode."""
+    model = random_model(arch, **kwargs).float()
+    switch_to_deploy(model)
+    return model
+
+
+@pytest.mark.parametrize('conv', [nn.Conv2d(12, 20, 1), nn.Conv2d(12, 12, 3, 2, 1, groups=12),
+                                  nn.Linear(12, 20)], ids=['1x1', 'dw-s2', 'linear'])
+def test_onednn_silu_and_linear_equal_stock(onednn, conv):
+    x = torch.randn(2, 12, 9, 14).contiguous(memory_format=torch.channels_last)
+    weight = conv.weight if isinstance(conv, nn.Conv2d) else conv.weight[:, :, None, None]
+    geometry = dict(stride=conv.stride, padding=conv.padding,
+                    groups=conv.groups) if isinstance(conv, nn.Conv2d) else {}
+    reference = F.conv2d(x.double(), weight.double(), conv.bias.double(), **geometry)
+    residual = torch.randn_like(reference)
+    with torch.no_grad():
+        assert relative_error(conv2d_act(x, conv, 'silu'), F.silu(reference)) <= 1e-5
+        out = conv2d_act(x, conv, residual=residual.float())
+        assert relative_error(out, reference + residual) <= 1e-5
+        assert out.is_contiguous(memory_format=torch.channels_last)  # the fused op ran
+
+
+@pytest.mark.parametrize('arch,out_stride', [(TINY_V1, 32), (TINY_V2, 32), (TINY_V1, 8),
+                                             (TINY_V2, 8)])
+@pytest.mark.parametrize('onednn_layers', [True, False])
+def test_fused_fast_path_equals_plain_ops(onednn, monkeypatch, arch, out_stride, onednn_layers):
+    """The fused model's CPU inference path (oneDNN convolutions, channels_last patches) gives
+    the plain ops' result on even, odd and tiny inputs, in both input layouts, for all stages,
+    with the transformer layers through oneDNN or (few tokens) through their plain ops."""
+    monkeypatch.setattr(mobilevitv3_module, 'ONEDNN_MIN_TOKEN_MACS',
+                        0 if onednn_layers else float('inf'))
+    model = fused_float_model(arch, out_stride=out_stride)
+    model.backbone.out_indices = (0, 1, 2, 3, 4)
+    inputs = [torch.randn(2, 3, 64, 96), torch.randn(1, 3, 45, 71), torch.randn(1, 3, 5, 1),
+              torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)]
+    layers = MobileViTv3BlockV1 if model.backbone.is_v1_based else MobileViTv3BlockV2
+    num_blocks = sum(isinstance(m, layers) for m in model.modules())
+    num_layers = sum(isinstance(m, (TransformerLayer, LinearAttentionLayer))
+                     for m in model.modules())
+    decisions = []
+    decide = mobilevitv3_module.onednn_pays_off
+    monkeypatch.setattr(mobilevitv3_module, 'onednn_pays_off',
+                        lambda patches: decisions.append(decide(patches)) or decisions[-1])
+    for x in inputs:
+        with torch.no_grad():
+            set_onednn_fusion(False)
+            expected = model.backbone(x)
+            set_onednn_fusion(True)
+            decisions.clear()
+            with mock.patch.object(mobilevitv3_module, 'unfold_patches_nhwc',
+                                   wraps=unfold_patches_nhwc) as fast_unfold:
+                outs = model.backbone(x)
+        assert fast_unfold.call_count == num_blocks  # every block took the fast path
+        assert decisions == [onednn_layers] * num_layers  # each layer, as forced
+        for out, ref in zip(outs, expected):
+            assert out.shape == ref.shape
+            assert relative_error(out, ref) <= 1e-5
+
+
+def test_fast_path_only_for_fused_inference(onednn):
+    """Autograd, training mode, the unfused form, float64 and tracing run the plain ops."""
+    fused = fused_float_model(TINY_V1)
+    unfused = random_model(TINY_V2).float()
+    x = torch.randn(1, 3, 64, 64)
+    with mock.patch.object(mobilevitv3_module, 'unfold_patches_nhwc',
+                           wraps=unfold_patches_nhwc) as fast_unfold:
+        assert fused(x).requires_grad  # autograd on
+        with torch.no_grad():
+            unfused(x)
+            fused.double()(x.double())
+            fused.float()
+            traced = torch.jit.trace(fused, x, check_trace=False)  # the check runs eagerly
+            fused.train()
+            fused(x)
+        assert fast_unfold.call_count == 0
+        fused.eval()
+        with torch.no_grad():
+            fused(x)
+        assert fast_unfold.call_count == 3  # one per MobileViTv3 block
+    graph = str(traced.inlined_graph)
+    assert 'mkldnn' not in graph and 'aten::_convolution' in graph
 
 
 # --------------------------------------------------------------------------------------------

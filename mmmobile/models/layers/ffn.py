@@ -9,10 +9,12 @@ from .onednn import conv2d_act, onednn_fusion_usable
 
 
 def fusable_activation(act: nn.Module) -> Optional[str]:
-    """Name of ``act`` for :func:`~mmmobile.models.layers.onednn.conv2d_act` ('relu', 'gelu'),
-    or None when oneDNN cannot fuse it (e.g. the tanh-approximated GELU)."""
+    """Name of ``act`` for :func:`~mmmobile.models.layers.onednn.conv2d_act` ('relu', 'gelu',
+    'silu'), or None when oneDNN cannot fuse it (e.g. the tanh-approximated GELU)."""
     if isinstance(act, nn.ReLU):
         return 'relu'
+    if isinstance(act, nn.SiLU):
+        return 'silu'
     if isinstance(act, nn.GELU) and act.approximate == 'none':
         return 'gelu'
     return None

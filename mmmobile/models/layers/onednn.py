@@ -5,22 +5,23 @@ residual add after each. In eager PyTorch every convolution re-lays-out its weig
 each call and every activation and add is a separate pass over memory. :func:`conv2d_act`
 instead calls PyTorch's oneDNN pointwise-fused convolution
 (``torch.ops.mkldnn._convolution_pointwise``, the op that ``torch.compile`` uses on CPUs) with
-the activation (ReLU, exact GELU) or the residual add fused in, and with the weight packed into
-oneDNN's layout once and cached (re-packed when the weight changes, see :func:`_packed_weight`;
-:func:`clear_packed_weights` empties the cache). Results equal the stock ops up to float
-rounding. For the fused RepLKNet-31B at 224 this cuts the CPU time by about a quarter (measured
-with ``tools/analysis/replknet_cpu_speed.py``).
+the activation (ReLU, exact GELU, SiLU) or the residual add fused in, and with the weight packed
+into oneDNN's layout once and cached (re-packed when the weight changes, see
+:func:`_packed_weight`; :func:`clear_packed_weights` empties the cache). Results equal the stock
+ops up to float rounding. For the fused RepLKNet-31B at 224 this cuts the CPU time by about a
+quarter (measured with ``tools/analysis/replknet_cpu_speed.py``).
 
 The fused path is taken only where it is safe, else the stock ops run: CPU float32 4-D input,
 no autograd (``torch.no_grad()`` / ``torch.inference_mode()``), not while tracing, scripting or
 compiling (exports see ordinary convolutions), PyTorch built with oneDNN, and a one-time self
 check of the op on this machine passed. :func:`set_onednn_fusion` turns it off globally.
 Packed weights live outside the module (no state-dict keys) and roughly double the weight
-memory of a model running this way.
+memory of a model running this way. An ``nn.Linear`` is accepted where a 1x1 convolution
+would be (it runs as one over the channels of a 4-D input, e.g. channels_last tokens).
 """
 import logging
 import weakref
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -29,9 +30,11 @@ import torch.nn.functional as F
 from .large_kernel import prefers_channels_last
 
 _state = dict(enabled=True, checked=None)  # checked: None = not yet, True/False = result
-_packed: 'weakref.WeakKeyDictionary[nn.Conv2d, Tuple[tuple, torch.Tensor, torch.Tensor]]' = \
+_packed: 'weakref.WeakKeyDictionary[nn.Module, Tuple[tuple, torch.Tensor, torch.Tensor]]' = \
     weakref.WeakKeyDictionary()
-_ACTIVATIONS = ('none', 'relu', 'gelu')
+_ACTIVATIONS = ('none', 'relu', 'gelu', 'silu')
+_ONEDNN_NAMES = {'silu': 'swish'}  # oneDNN's post-op names where they differ
+ConvOrLinear = Union[nn.Conv2d, nn.Linear]
 
 
 def set_onednn_fusion(enabled: bool) -> None:
@@ -41,25 +44,35 @@ def set_onednn_fusion(enabled: bool) -> None:
         _packed.clear()
 
 
-def _stock(x: torch.Tensor, conv: nn.Conv2d, act: str,
+def _geometry(conv: ConvOrLinear) -> Tuple[torch.Tensor, list, list, list, int]:
+    """``(weight, padding, stride, dilation, groups)``; a Linear as a 1x1 convolution."""
+    if isinstance(conv, nn.Linear):
+        return conv.weight[:, :, None, None], [0, 0], [1, 1], [1, 1], 1
+    return conv.weight, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
+
+
+def _stock(x: torch.Tensor, conv: ConvOrLinear, act: str,
            residual: Optional[torch.Tensor]) -> torch.Tensor:
-    out = conv(x)
+    out = F.conv2d(x, _geometry(conv)[0], conv.bias) if isinstance(conv, nn.Linear) else conv(x)
     if act == 'relu':
         out = F.relu(out, inplace=True)
     elif act == 'gelu':
         out = F.gelu(out)
+    elif act == 'silu':
+        out = F.silu(out, inplace=True)
     if residual is not None:
         out = out + residual
     return out
 
 
 def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-               conv: nn.Conv2d, act: str, residual: Optional[torch.Tensor]) -> torch.Tensor:
-    args = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+               conv: ConvOrLinear, act: str, residual: Optional[torch.Tensor]) -> torch.Tensor:
+    args = _geometry(conv)[1:]
     if residual is not None:
         return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, weight, bias, *args,
                                                               'add', None, None, [], None)
-    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, act, [],
+    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args,
+                                                   _ONEDNN_NAMES.get(act, act), [],
                                                    'none' if act == 'gelu' else None)
 
 
@@ -71,7 +84,7 @@ def _self_check() -> bool:
     conv = nn.Conv2d(8, 8, 3, padding=1)
     try:
         with torch.no_grad():
-            for act, residual in (('relu', None), ('gelu', None), ('none', x)):
+            for act, residual in (('relu', None), ('gelu', None), ('silu', None), ('none', x)):
                 expected = _stock(x, conv, act, residual)
                 out = _pointwise(x, conv.weight, conv.bias, conv, act, residual)
                 if ((out - expected).norm() / expected.norm()).item() > 1e-5:
@@ -107,34 +120,34 @@ def _fingerprint(weight: torch.Tensor) -> torch.Tensor:
     return flat[::max(1, flat.numel() // 32)].clone()
 
 
-def _packed_weight(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+def _packed_weight(conv: ConvOrLinear, x: torch.Tensor) -> torch.Tensor:
     """The weight of ``conv`` in oneDNN's layout for inputs shaped like ``x`` (cached).
 
     The cache entry is rebuilt when the weight tensor, its version counter (any in-place change
     through autograd-visible ops, e.g. ``load_state_dict``), its sampled values, the input shape
     or the convolution's geometry change.
     """
-    weight = conv.weight
+    weight, padding, stride, dilation, groups = _geometry(conv)
     key = (weight.data_ptr(), weight._version, tuple(weight.shape), tuple(x.shape),
-           conv.stride, conv.padding, conv.dilation, conv.groups)
+           stride, padding, dilation, groups)
     cached = _packed.get(conv)
     if cached is not None and cached[0] == key and torch.equal(cached[1], _fingerprint(weight)):
         return cached[2]
     packed = torch.ops.mkldnn._reorder_convolution_weight(
-        weight.detach(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
-        list(x.shape))
+        weight.detach(), padding, stride, dilation, groups, list(x.shape))
     _packed[conv] = (key, _fingerprint(weight), packed)
     return packed
 
 
-def conv2d_act(x: torch.Tensor, conv: nn.Conv2d, act: str = 'none',
+def conv2d_act(x: torch.Tensor, conv: ConvOrLinear, act: str = 'none',
                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``act(conv(x))`` or ``conv(x) + residual``, fused through oneDNN where possible.
 
     Args:
         x (Tensor): Input ``(N, C, H, W)``.
-        conv (nn.Conv2d): A (usually biased) convolution with zero padding.
-        act (str): 'none', 'relu' or the exact (erf) 'gelu'. Defaults to 'none'.
+        conv (nn.Conv2d | nn.Linear): A (usually biased) convolution with zero padding, or a
+            Linear applied as a 1x1 convolution over the channels.
+        act (str): 'none', 'relu', the exact (erf) 'gelu' or 'silu'. Defaults to 'none'.
         residual (Tensor, optional): Tensor added to the convolution output (then ``act`` must
             be 'none'). Defaults to None.
 
@@ -143,9 +156,9 @@ def conv2d_act(x: torch.Tensor, conv: nn.Conv2d, act: str = 'none',
     """
     if act not in _ACTIVATIONS or (residual is not None and act != 'none'):
         raise ValueError(f'unsupported combination act={act!r} with a residual')
-    if conv.padding_mode != 'zeros' or not onednn_fusion_usable(x):
+    if getattr(conv, 'padding_mode', 'zeros') != 'zeros' or not onednn_fusion_usable(x):
         return _stock(x, conv, act, residual)
-    if conv.groups == 1:
+    if isinstance(conv, nn.Linear) or conv.groups == 1:
         weight = _packed_weight(conv, x)
     else:
         weight = conv.weight
