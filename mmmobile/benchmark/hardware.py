@@ -56,6 +56,7 @@ def machine_info(device: str, threads: int) -> Dict:
         _cpu_model() or 'CPU')
     return dict(device=str(device), device_name=name, threads=threads,
                 cpu_count=os.cpu_count(), torch=torch.__version__,
+                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'unset'),
                 load_average=os.getloadavg()[0])
 
 

@@ -33,7 +33,8 @@ def _giga(value) -> str:
 
 def settings_line(meta: Dict) -> str:
     """One sentence saying how and where the results were measured."""
-    return (f"{meta['device_name']} ({meta['device']}), {meta['threads']} threads, torch "
+    return (f"{meta['device_name']} ({meta['device']}), {meta['threads']} threads "
+            f"(OMP_WAIT_POLICY {meta.get('omp_wait_policy', 'unset')}), torch "
             f"{meta['torch']}; median (IQR) of {meta['repeats']} interleaved runs after "
             f"{meta['warmup']} warm-up rounds; fp32 GEMM peak {meta['gemm_gflops']:.0f} GFLOP/s "
             f"({meta['gemm_size']}x{meta['gemm_size']}); 1-min load average "
