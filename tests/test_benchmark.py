@@ -12,7 +12,7 @@ import pytest
 
 from mmmobile.benchmark import (list_variants, run_benchmark, summarize,
                                 update_readme_zoo, write_outputs)
-from mmmobile.benchmark.report import CSV_COLUMNS, ZOO_BEGIN, ZOO_END
+from mmmobile.benchmark.report import CSV_COLUMNS, ZOO_BEGIN, ZOO_END, ZOO_PLOT
 from mmmobile.benchmark.timing import interleaved_latency
 from mmmobile.benchmark.zoo import backbone_classes, find_variant
 from mmmobile.engine import ToolError
@@ -116,6 +116,9 @@ def test_zoo_rewrites_only_the_marked_region(result, tmp_path):
     region = text[text.index(ZOO_BEGIN):text.index(ZOO_END)]
     assert 'old hand-typed table' not in region
     assert '| repvit-m0.9 | 64x64 |' in region and '| cmt-ti | 64x64 |' in region
+    assert f'({ZOO_PLOT})' in region
+    with open(tmp_path / ZOO_PLOT, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     update_readme_zoo(result, str(readme))
     assert readme.read_text() == text  # regenerating the same result changes nothing
 

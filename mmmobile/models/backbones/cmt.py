@@ -52,11 +52,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, bn_scale_shift, conv_like, identity_kernel
+from ..layers import ConvBN, bn_scale_shift, conv_like, hybrid_init, identity_kernel
 from .base import MobileBackbone
 
 Grid = Tuple[int, int]
@@ -615,7 +614,7 @@ class CMT(MobileBackbone):
                          self.arch['sr_ratios'][i], self.arch['mlp_ratios'][i], grid,
                          drop_rates[start:start + depth], with_cp=with_cp, deploy=deploy))
             channels = embed_dims[i]
-        self.apply(self._official_init)
+        self.apply(hybrid_init)
 
     def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
         if isinstance(arch, str):
@@ -640,20 +639,6 @@ class CMT(MobileBackbone):
             if len(arch[key]) != num_stages:
                 raise ValueError(f'arch {key} must have {num_stages} entries, got {arch[key]}')
         return arch
-
-    @staticmethod
-    def _official_init(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            trunc_normal_(module.weight, std=.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode='fan_out')
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> tuple:
         x = self.stem(x)

@@ -48,11 +48,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model.weight_init import trunc_normal_
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, make_divisible
+from ..layers import ConvBN, hybrid_init, make_divisible
 from ..layers.ffn import fusable_activation
 from ..layers.onednn import conv2d_act, onednn_fusion_usable
 from .base import MobileBackbone
@@ -726,7 +724,7 @@ class MobileViTv3(MobileBackbone):
             final_channels = min(4 * channels[-1], 960)
             self.final_conv = ConvBNAct(channels[-1], final_channels, 1, deploy=deploy)
             self.out_channels[-1] = final_channels
-        self.apply(self._official_init)
+        self.apply(hybrid_init)
 
     def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
         if isinstance(arch, str):
@@ -758,20 +756,6 @@ class MobileViTv3(MobileBackbone):
         if len(arch['ffn_dims']) != 3:
             raise ValueError(f"arch ffn_dims must have 3 entries, got {arch['ffn_dims']}")
         return arch
-
-    @staticmethod
-    def _official_init(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            trunc_normal_(module.weight, std=.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode='fan_out')
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm, _BatchNorm)):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
     def _frozen_modules(self) -> List[nn.Module]:
         modules = super()._frozen_modules()
