@@ -441,6 +441,11 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
         summary['notes'].append(f"fused model measured faster in {other[0]['layout']} "
                                 f"({other[0]['median_ms']:.1f} ms) than in its preferred "
                                 f"{ours['layout']} ({ours['median_ms']:.1f} ms)")
+    if target.task == 'det' and ours and (ours.get('relative_error') or 0) > 1e-4:
+        summary['notes'].append(
+            f"fused vs unfused outputs differ by {ours['relative_error']:.1e}: a two-stage "
+            'detector keeps its top-k proposals, and float rounding reorders near-ties; the '
+            'backbone + neck features are what tools/deploy.py verifies')
     for name, message in errors.items():
         summary['notes'].append(f'{name}: not measured ({message})')
     return dict(summary=summary, rows=[dict(candidate=n, **r) for n, r in rows.items()])
