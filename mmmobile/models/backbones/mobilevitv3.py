@@ -51,7 +51,7 @@ from mmcv.cnn.bricks import DropPath
 
 from mmmobile.registry import MODELS
 from ..layers import ConvBN, hybrid_init, make_divisible
-from ..layers.ffn import fusable_activation
+from ..layers.ffn import conv2d_act_module
 from ..layers.onednn import conv2d_act, onednn_fusion_usable
 from .base import MobileBackbone
 
@@ -83,10 +83,7 @@ class ConvBNAct(ConvBN):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy and not self.training and onednn_fusion_usable(x):
-            act = fusable_activation(self.act)
-            if act is None:
-                return self.act(conv2d_act(x, self.conv))
-            return conv2d_act(x, self.conv, act)
+            return conv2d_act_module(x, self.conv, self.act)
         return self.act(super().forward(x))
 
 
@@ -308,7 +305,7 @@ class TransformerLayer(nn.Module):
         tokens = conv2d_act(norm(self.norm1, x), self.attn.qkv).permute(0, 2, 3, 1)
         mixed = self.attn.attend(tokens.flatten(0, 1)).unflatten(0, (-1, PATCH_SIZE**2))
         x = conv2d_act(mixed.permute(0, 3, 1, 2), self.attn.proj, residual=x)
-        hidden = conv2d_act(norm(self.norm2, x), self.ffn.fc1, fusable_activation(self.ffn.act))
+        hidden = conv2d_act_module(norm(self.norm2, x), self.ffn.fc1, self.ffn.act)
         return conv2d_act(hidden, self.ffn.fc2, residual=x)
 
 
@@ -382,7 +379,7 @@ class LinearAttentionLayer(nn.Module):
         if not onednn_pays_off(x):
             return self.forward(x)
         x = conv2d_act(self.attn.attend_nhwc(self.norm1(x)), self.attn.proj, residual=x)
-        hidden = conv2d_act(self.norm2(x), self.ffn.fc1, fusable_activation(self.ffn.act))
+        hidden = conv2d_act_module(self.norm2(x), self.ffn.fc1, self.ffn.act)
         return conv2d_act(hidden, self.ffn.fc2, residual=x)
 
 

@@ -20,6 +20,24 @@ def fusable_activation(act: nn.Module) -> Optional[str]:
     return None
 
 
+def conv2d_act_module(x: torch.Tensor, conv: nn.Module, act: nn.Module) -> torch.Tensor:
+    """``act(conv(x))`` through :func:`~mmmobile.models.layers.onednn.conv2d_act`, with ``act``
+    fused into the convolution where oneDNN supports it and applied after it otherwise.
+
+    Args:
+        x (Tensor): Input ``(N, C, H, W)``.
+        conv (nn.Conv2d | nn.Linear): The (fused) convolution, or a Linear used as a 1x1 one.
+        act (nn.Module): The activation module.
+
+    Returns:
+        Tensor: ``act(conv(x))``.
+    """
+    name = fusable_activation(act)
+    if name is None:
+        return act(conv2d_act(x, conv))
+    return conv2d_act(x, conv, name)
+
+
 class ConvBNFFN(nn.Module):
     """1x1 ConvBN (expand) -> activation -> 1x1 ConvBN (project), the RepViT channel mixer.
 
@@ -53,11 +71,7 @@ class ConvBNFFN(nn.Module):
         """``pw_project(act(pw_expand(x)))``, plus ``residual`` when given."""
         if self.pw_expand.deploy and self.pw_project.deploy and not self.training \
                 and onednn_fusion_usable(x):
-            act = fusable_activation(self.act)
-            if act is None:
-                hidden = self.act(conv2d_act(x, self.pw_expand.conv))
-            else:
-                hidden = conv2d_act(x, self.pw_expand.conv, act)
+            hidden = conv2d_act_module(x, self.pw_expand.conv, self.act)
             return conv2d_act(hidden, self.pw_project.conv, residual=residual)
         out = self.pw_project(self.act(self.pw_expand(x)))
         return out if residual is None else out + residual
