@@ -12,22 +12,10 @@ import torch
 
 from mmmobile.models.backbones.replknet import RepLKNet
 from mmmobile.models.layers.large_kernel import measure_depthwise_layouts
+from .runner import randomize_bn_statistics, relative_error
 from .timing import interleaved_latency, markdown_table, median
 
 REFERENCE = 'mmpretrain deploy, channels_last'
-
-
-def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            shape = module.running_mean.shape
-            module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-
-
-def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual.float() - expected.float()).norm() / expected.float().norm()).item()
 
 
 def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
@@ -75,7 +63,7 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
     load_before = os.getloadavg()[0]
     torch.manual_seed(seed)
     unfused = RepLKNet(arch, out_indices=(3, ), final_norm=True)
-    _randomize_bn(unfused, seed)
+    randomize_bn_statistics(unfused, seed)
     unfused.eval()
     fused = RepLKNet(arch, out_indices=(3, ), final_norm=True).eval()
     fused.load_state_dict(unfused.state_dict())
@@ -117,7 +105,7 @@ def replknet_cpu_speed(arch: Union[str, Dict] = '31B',
 
     with torch.inference_mode():
         reference = unfused(x)[-1]
-        errors = {name: _relative_error(fn(), reference) for name, fn in candidates.items()}
+        errors = {name: relative_error(fn(), reference) for name, fn in candidates.items()}
     times = interleaved_latency(candidates, warmup=warmup, repeats=repeats, threads=threads)
     base = median(times[REFERENCE])
     rows: List[Dict] = [
