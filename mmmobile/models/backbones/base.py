@@ -1,7 +1,10 @@
 """Behaviour every mmmobile backbone shares: freezing, ``norm_eval`` and model-level fusion."""
-from typing import List, Optional, Sequence, Tuple, Union
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -17,7 +20,12 @@ class MobileBackbone(BaseModule):
     """Base class of the mmmobile backbones (the mmpretrain backbone contract).
 
     Subclasses set ``self.stem``, ``self.stages`` (indexable), ``self.frozen_stages``,
-    ``self.norm_eval`` and ``self.deploy``. This class provides:
+    ``self.norm_eval``, ``self.with_cp`` and ``self.deploy``, and declare the class attributes
+    ``arch_settings`` (variant name -> arch dict) and ``arch_required_keys``. This class provides:
+
+    - :meth:`_parse_arch`: a variant name or a custom arch dict -> a checked private copy
+      (subclasses add defaults and checks in :meth:`_complete_arch`);
+    - :meth:`_run_block`: one block, under activation checkpointing when ``with_cp`` is set;
 
     - :meth:`train`: set the mode, then re-freeze ``frozen_stages`` and keep every BatchNorm in
       eval mode when ``norm_eval`` is set (the order mmdet established); returns ``self``;
@@ -30,9 +38,39 @@ class MobileBackbone(BaseModule):
         init_cfg (dict | list[dict], optional): Initialization config.
     """
 
+    arch_settings: Dict[str, dict] = {}
+    arch_required_keys: Tuple[str, ...] = ()
+    with_cp = False
+
     def __init__(self, init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.register_forward_hook(_contiguous_outputs)
+
+    def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
+        """A variant name (case-insensitive) or an arch dict -> a checked deep copy."""
+        family = type(self).__name__
+        if isinstance(arch, str):
+            names = {name.lower(): name for name in self.arch_settings}
+            if arch.lower() not in names:
+                raise ValueError(f'Unknown {family} arch {arch!r}; choose one of '
+                                 f'{sorted(self.arch_settings)} or pass a dict')
+            arch = self.arch_settings[names[arch.lower()]]
+        elif not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        missing = set(self.arch_required_keys) - set(arch)
+        if missing:
+            raise ValueError(f'{family} arch dict is missing {sorted(missing)}')
+        return self._complete_arch(copy.deepcopy(arch))
+
+    def _complete_arch(self, arch: Dict) -> Dict:
+        """Fill the defaults of a copied arch dict and check it (a hook for subclasses)."""
+        return arch
+
+    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``block(x)``, recomputed in the backward pass when ``with_cp`` is set."""
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(block, x, use_reentrant=False)
+        return block(x)
 
     @staticmethod
     def _normalize_out_indices(out_indices: Union[int, Sequence[int]],

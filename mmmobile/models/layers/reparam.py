@@ -67,6 +67,30 @@ def fuse_bn_linear_weights(bn: nn.BatchNorm1d,
     return weight, bias
 
 
+def fold_bn_into_next(bn: nn.modules.batchnorm._BatchNorm, weight: torch.Tensor,
+                      bias: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fold a BatchNorm that *precedes* a Linear or an unpadded convolution into its weights.
+
+    ``W (x * s + t) + b = (W * s) x + (sum W t + b)``. Exact for a Linear and for an ungrouped
+    convolution without padding (no padding value has to pass through the BatchNorm).
+
+    Args:
+        bn (nn.BatchNorm1d | nn.BatchNorm2d): The BatchNorm applied to the layer's input.
+        weight (Tensor): Weight ``(C_out, C_in)`` of a Linear or ``(C_out, C_in, kh, kw)`` of a
+            convolution.
+        bias (Tensor, optional): The layer's bias ``(C_out,)`` or None.
+
+    Returns:
+        tuple[Tensor, Tensor]: Fused weight and bias.
+    """
+    scale, shift = bn_scale_shift(bn)
+    view = (1, -1) + (1, ) * (weight.dim() - 2)
+    fused_bias = (weight * shift.reshape(view)).flatten(1).sum(1)
+    if bias is not None:
+        fused_bias = fused_bias + bias
+    return weight * scale.reshape(view), fused_bias
+
+
 def pad_kernel_to(kernel: torch.Tensor, size: int) -> torch.Tensor:
     """Zero-pad a square ``k x k`` kernel symmetrically to ``size x size``.
 
