@@ -10,6 +10,7 @@ scope is mmdet's or mmseg's while a detector or segmentor is built. Use classes 
 """
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
 
 #: Backbones, heads and other ``nn.Module`` classes of mmmobile.
@@ -17,3 +18,10 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmmobile', locations=[
 
 #: Runner hooks of mmmobile (``type='mmmobile.<Name>'`` in ``custom_hooks``).
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmmobile', locations=['mmmobile.engine'])
+
+#: Optimizer-wrapper constructors (``optim_wrapper=dict(constructor='mmmobile.<Name>', ...)``).
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor',
+    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope='mmmobile',
+    locations=['mmmobile.engine.agc'])

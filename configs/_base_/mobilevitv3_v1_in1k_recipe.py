@@ -12,7 +12,8 @@
 #   short side to 256 + 32 = 288 (bilinear) and centre-crops 256.
 # Not reproduced: CVNets' multi-scale variable-batch sampler (5 crop sizes in 160-320, divisible
 # by 32, batch scaled with the crop area); training here is at a fixed 256x256. Mixed precision
-# is off (use an AmpOptimWrapper on GPUs). The yaml gives images per GPU, not the GPU count; 8 GPUs
+# as CVNets (torch AMP; without CUDA mmmobile's tools train in fp32). No gradient clipping and no
+# repeated augmentation, as the yaml. The yaml gives images per GPU, not the GPU count; 8 GPUs
 # are assumed in the names, the official lr is used unscaled (CVNets does not scale it).
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py',
@@ -40,7 +41,7 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.01))
 # mmengine's LinearLR reaches its end factor at step end - 1: end=3001 ramps over 3000 iterations.
 param_scheduler = [

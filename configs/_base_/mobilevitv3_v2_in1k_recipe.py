@@ -15,9 +15,10 @@
 #   per batch; evaluation resizes the short side to 288 (bicubic) and centre-crops 256.
 # Differences: CVNets uses torchvision's RandAugment (2 ops, magnitude 9 of 31 bins); here
 # mmpretrain's timm op set at the same relative magnitude (9/30, no magnitude noise). Mixed
-# precision and channels_last are off (use an AmpOptimWrapper on GPUs). The yaml gives images per
-# GPU, not the GPU count; 8 GPUs are assumed in the names and the official lr is used unscaled
-# (CVNets does not scale it).
+# precision as CVNets (torch AMP; without CUDA mmmobile's tools train in fp32); channels_last (a
+# speed option) is off; no repeated augmentation, as the yaml. The yaml gives images per GPU, not
+# the GPU count; 8 GPUs are assumed in the names and the official lr is used unscaled (CVNets
+# does not scale it).
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
@@ -59,7 +60,7 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
     clip_grad=dict(max_norm=10.0))

@@ -1,5 +1,5 @@
 # Fused (re-parameterized) RepViT-M0.9: loads checkpoints written after switch_to_deploy and
 # the fused official weights.
-_base_ = '../repvit-m0.9_8xb256-300e_in1k.py'
+_base_ = '../repvit-m0.9-no-teacher_8xb256-300e_in1k.py'
 
 model = dict(backbone=dict(deploy=True), head=dict(deploy=True))
