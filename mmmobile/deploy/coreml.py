@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .export import (TOLERANCE, ExportError, max_relative_error, trace_module,
+from .export import (TOLERANCE, ExportError, max_relative_error, quiet_export, trace_module,
                      unsupported_op_message)
 
 
@@ -119,7 +119,7 @@ def inspect_spec(path: str) -> Dict:
 def export_coreml(wrapper: nn.Module, pixels: torch.Tensor, path: str,
                   output_names: List[str], mean: Sequence[float], std: Sequence[float],
                   rgb: bool = True, fp16: bool = False, verify: bool = True,
-                  tolerance: float = TOLERANCE) -> Dict:
+                  tolerance: float = TOLERANCE, frontend: str = 'trace') -> Dict:
     """Convert ``wrapper`` to a CoreML ``mlprogram`` with an image input and save it.
 
     Args:
@@ -135,6 +135,10 @@ def export_coreml(wrapper: nn.Module, pixels: torch.Tensor, path: str,
             Defaults to False.
         verify (bool): Check the saved spec and the preprocessing fold. Defaults to True.
         tolerance (float): Largest accepted relative error of the fold check. Defaults to 1e-4.
+        frontend (str): ``'trace'`` (``torch.jit.trace``) or ``'export'`` (``torch.export``,
+            which specializes every size: for code that computes with traced sizes, such as
+            mmdet's box coders, whose tensor-to-int casts coremltools cannot convert).
+            Defaults to 'trace'.
 
     Returns:
         dict: ``file``, ``precision``, ``preprocessing`` (scale, bias, colour, channel factors),
@@ -151,13 +155,20 @@ def export_coreml(wrapper: nn.Module, pixels: torch.Tensor, path: str,
     std_t = torch.tensor(std).reshape(1, -1, 1, 1)
     with torch.no_grad():
         expected = list(wrapper((pixels - mean_t) / std_t))
-    traced = trace_module(module, scale * pixels + torch.tensor(bias).reshape(1, -1, 1, 1))
+    example = scale * pixels + torch.tensor(bias).reshape(1, -1, 1, 1)
+    if frontend == 'export':
+        with quiet_export(), torch.no_grad():
+            program = torch.export.export(module, (example, ), strict=False)
+        program = program.run_decompositions({})
+        converted, traced = program, program.module()
+    else:
+        converted = traced = trace_module(module, example)
     image_input = ct.ImageType(name='image', shape=tuple(pixels.shape), scale=scale, bias=bias,
                                color_layout=ct.colorlayout.RGB if rgb else ct.colorlayout.BGR)
     precision = ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            mlmodel = ct.convert(traced, inputs=[image_input],
+            mlmodel = ct.convert(converted, inputs=[image_input],
                                  outputs=[ct.TensorType(name=name) for name in output_names],
                                  convert_to='mlprogram', compute_precision=precision,
                                  skip_model_load=True)

@@ -72,12 +72,11 @@ def _decode(coder, priors: torch.Tensor, deltas: torch.Tensor, size: torch.Tenso
     mmdet's coders clip with Python sizes (and, during ONNX export, call an mmdet 2.x helper
     that 3.x no longer has), so the clip is done here on tensors, as ``delta2bbox`` does it.
     """
-    shape = priors.shape[:-1]
-    boxes = coder.decode(priors.reshape(-1, priors.shape[-1]),
-                         deltas.reshape(-1, deltas.shape[-1]), max_shape=None)
+    boxes = coder.decode(priors.reshape(-1, 4), deltas.reshape(-1, deltas.shape[-1]),
+                         max_shape=None)
     if hasattr(boxes, 'tensor'):  # mmdet box types
         boxes = boxes.tensor
-    boxes = boxes.reshape(*shape, 4)
+    boxes = boxes.reshape_as(priors)
     return clip_boxes(boxes, size) if getattr(coder, 'clip_border', True) else boxes
 
 
@@ -159,15 +158,20 @@ def _levels_scores(head, cls_scores: Sequence[torch.Tensor], bbox_preds: Sequenc
     box deltas ``(N, A, encode_size)``, in mmdet's anchor order."""
     scores, deltas = [], []
     dim = head.bbox_coder.encode_size
+
+    def per_prior(tensor: torch.Tensor, width: int) -> torch.Tensor:
+        # (N, A * width, H, W) -> (N, H * W * A, width), without reading N (no traced
+        # tensor-to-int casts, which coremltools cannot convert)
+        return tensor.permute(0, 2, 3, 1).flatten(1, 2).unflatten(2, (-1, width)).flatten(1, 2)
+
     for cls_score, bbox_pred in zip(cls_scores, bbox_preds):
-        batch = cls_score.shape[0]
-        logits = cls_score.permute(0, 2, 3, 1).reshape(batch, -1, head.cls_out_channels)
+        logits = per_prior(cls_score, head.cls_out_channels)
         if head.use_sigmoid_cls:
             level_scores = logits.sigmoid()
         else:
             level_scores = logits.softmax(-1)[..., :-1]
-        scores.append(level_scores.reshape(batch, -1, num_scores))
-        deltas.append(bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, dim))
+        scores.append(level_scores)
+        deltas.append(per_prior(bbox_pred, dim))
     return scores, deltas
 
 
