@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from mmmobile.datasets import make_demo_data
+from mmmobile.demo import make_demo_data
 from .conftest import REPO_ROOT
 
 DET_DEMO = osp.join(REPO_ROOT, 'configs', 'demo', 'mask-rcnn_repvit-m0.9_fpn_demo-coco.py')
@@ -58,8 +58,7 @@ def cls_options(root):
 
 
 @pytest.mark.parametrize('tool', ['benchmark.py', 'convert_ckpt.py', 'deploy.py', 'fuse_ckpt.py',
-                                  'make_demo_data.py', 'train.py', 'test.py',
-                                  'analysis/replknet_cpu_speed.py'])
+                                  'make_demo_data.py', 'train.py', 'test.py'])
 def test_tools_have_help(tool):
     result = run_tool(osp.join('tools', tool), '--help')
     assert result.returncode == 0, result.stderr[-2000:]
@@ -125,21 +124,24 @@ def test_short_training_on_demo_data(trained_classifier):
 
 
 def test_fused_checkpoint_reloads_with_deploy_config(trained_classifier, demo_root, tmp_path):
-    from mmmobile.deploy import build_model, fuse_checkpoint
+    from mmmobile.deploy import build_model
     from mmmobile.engine import run_test
     work_dir, checkpoint = trained_classifier
-    out_dir = str(tmp_path / 'fused')
-    report = fuse_checkpoint(CLS_DEMO, checkpoint, out_dir, input_shape=(2, 3, 64, 64))
+    out_dir = tmp_path / 'fused'
+    result = run_tool('tools/fuse_ckpt.py', CLS_DEMO, checkpoint, str(out_dir), '--shape', '64',
+                      '64')
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out_dir / 'report.json').read_text())
     assert report['params_after'] < report['params_before']
-    assert report['max_relative_difference'] <= 1e-5
-    with pytest.raises(FileExistsError):
-        fuse_checkpoint(CLS_DEMO, checkpoint, out_dir)
+    assert report['fuse_relative_difference'] <= 1e-5
+    assert f'wrote {out_dir}' in result.stdout
 
-    deployed = build_model(report['config'], report['checkpoint'])
+    config, fused_checkpoint = str(out_dir / 'deploy_config.py'), str(out_dir / 'fused.pth')
+    deployed = build_model(config, fused_checkpoint)
     assert deployed.backbone.deploy and deployed.head.deploy
     options = {k: v for k, v in cls_options(demo_root).items() if k.startswith('test')}
     unfused = run_test(CLS_DEMO, checkpoint, work_dir=str(tmp_path / 't1'), cfg_options=options)
-    fused = run_test(report['config'], report['checkpoint'], work_dir=str(tmp_path / 't2'),
+    fused = run_test(config, fused_checkpoint, work_dir=str(tmp_path / 't2'),
                      cfg_options=options)
     assert fused == pytest.approx(unfused)
 

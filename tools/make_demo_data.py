@@ -6,26 +6,20 @@ Examples::
     python tools/make_demo_data.py --tasks det --num-train 20 --num-val 5 --out /tmp/demo
     python tools/make_demo_data.py --num-train det=100 seg=40 --img-size cls=96 --overwrite
 
-See :mod:`mmmobile.datasets.demo_data` for the layouts, classes and label conventions.
+The layouts and label conventions are described in :mod:`mmmobile.demo.data`.
 """
 import argparse
 import sys
 from typing import Dict, List, Optional
 
-from mmmobile.datasets.demo_data import DEFAULT_SIZES, TASKS, make_demo_data
+from mmmobile.demo import DEFAULT_SIZES, TASK_DIRS, TASKS, make_demo_data
+from mmmobile.utils import ToolError
 
 PROG = 'make_demo_data'
 
 
 def per_task_int(text: str) -> str:
-    """Check one ``N`` or ``TASK=N`` value of a per-task option (kept as text).
-
-    Args:
-        text (str): The command line value.
-
-    Returns:
-        str: ``text`` unchanged.
-    """
+    """Check one ``N`` or ``TASK=N`` value of a per-task option (kept as text)."""
     task, _, number = text.rpartition('=')
     if task and task not in TASKS:
         raise argparse.ArgumentTypeError(
@@ -38,14 +32,7 @@ def per_task_int(text: str) -> str:
 
 
 def sizes_from_args(args: argparse.Namespace) -> Dict[str, int]:
-    """Turn ``--num-train``/``--num-val``/``--img-size`` values into ``make_demo_data`` kwargs.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        dict[str, int]: e.g. ``{'num_train': 10, 'det_img_size': 128}``.
-    """
+    """``--num-train 5 det=7`` -> ``dict(num_train=5, det_num_train=7)`` for ``make_demo_data``."""
     sizes: Dict[str, int] = {}
     for field in ('num_train', 'num_val', 'img_size'):
         for text in getattr(args, field) or []:
@@ -55,14 +42,6 @@ def sizes_from_args(args: argparse.Namespace) -> Dict[str, int]:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments without the program name; ``sys.argv`` if None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
     defaults = ', '.join(f'{t} {s["num_train"]}/{s["num_val"]} images of {s["img_size"]} px'
                          for t, s in DEFAULT_SIZES.items())
     parser = argparse.ArgumentParser(
@@ -80,32 +59,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.add_argument(flag, nargs='+', type=per_task_int, metavar='[TASK=]N',
                             help=f'{what}: N for all tasks or TASK=N for one task')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace task folders that already exist with different content')
+                        help='regenerate demo folders that were made with other settings '
+                        '(folders not made by this tool are never touched)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bars')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the tool.
-
-    Args:
-        argv (list[str], optional): Arguments without the program name; ``sys.argv`` if None.
-
-    Returns:
-        int: Exit status (0 on success, 1 on invalid settings or an output conflict).
-    """
     args = parse_args(argv)
     try:
-        results = make_demo_data(args.out, tasks=args.tasks, seed=args.seed,
-                                 overwrite=args.overwrite, progress=not args.no_progress,
-                                 **sizes_from_args(args))
-    except (ValueError, FileExistsError, OSError) as e:
-        print(f'{PROG}: error: {e}', file=sys.stderr)
+        states = make_demo_data(args.out, tasks=args.tasks, seed=args.seed,
+                                overwrite=args.overwrite, progress=not args.no_progress,
+                                **sizes_from_args(args))
+    except ToolError as error:
+        print(f'{PROG}: error: {error}', file=sys.stderr)
+        return error.exit_code
+    except OSError as error:
+        print(f'{PROG}: error: {error}', file=sys.stderr)
         return 1
-    for task, info in results.items():
-        state = 'kept (already up to date)' if info['skipped'] else 'written'
-        counts = ', '.join(f'{k}={v}' for k, v in info.items() if k not in ('root', 'skipped'))
-        print(f'{task}: {info["root"]} {state}: {counts}')
+    for task, state in states.items():
+        print(f'{task}: {args.out}/{TASK_DIRS[task]} {state}')
     return 0
 
 
