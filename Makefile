@@ -19,7 +19,7 @@ setup:
 	@bash tools/setup_env.sh
 
 test: setup
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -rs -p no:cacheprovider
 
 demo-data: setup
 	$(PY) tools/make_demo_data.py --out $(DEMO_DATA) --no-progress

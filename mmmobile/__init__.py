@@ -1,13 +1,24 @@
 """mmmobile: RepViT, RepLKNet, CMT and MobileViTv3 as an OpenMMLab plugin.
 
-Importing :mod:`mmmobile` registers every model in the ``mmmobile`` registry scope (configs say
-``type='mmmobile.RepViT'``) and activates the weights-only checkpoint allow-list of
-:mod:`mmmobile.engine`.
+Importing :mod:`mmmobile` (as any ``type='mmmobile.X'`` in a config does) registers the models in
+the ``mmmobile`` registry scope and loads the checkpoint converters, nothing else: the subpackages
+``benchmark``, ``demo``, ``deploy`` and ``engine`` are imported on first use
+(``mmmobile.deploy.deploy(...)``, ``from mmmobile.engine import run_train``).
 """
-from . import engine, models  # noqa: F401  (registration side effects)
-from . import deploy  # noqa: F401  (mmmobile.deploy.deploy: fuse, export, verify)
+import importlib
+from typing import Any
+
+from . import models  # noqa: F401  (registers the models)
 from .converters import convert_checkpoint
 from .reparam import switch_to_deploy
 from .version import __version__
 
-__all__ = ['__version__', 'convert_checkpoint', 'deploy', 'switch_to_deploy']
+_ON_FIRST_USE = ('benchmark', 'demo', 'deploy', 'engine')
+
+__all__ = ['__version__', 'convert_checkpoint', 'switch_to_deploy']
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ON_FIRST_USE:
+        return importlib.import_module(f'{__name__}.{name}')
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

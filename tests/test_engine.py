@@ -24,7 +24,8 @@ from mmmobile.engine import (SAFE_GLOBALS, MissingDataError, MobileRunner, SafeC
                              UnsafeCheckpointError, apply_cpu_fallbacks, check_data_exists,
                              checkpoint_globals, find_missing_data, find_missing_pretrained,
                              find_unsafe_objects, load_checkpoint_file, make_weights_only_safe,
-                             missing_pretrained_message, run_test, run_train)
+                             missing_pretrained_message, register_safe_globals, run_test,
+                             run_train)
 from mmmobile.engine.checkpoint import global_name
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -291,6 +292,7 @@ def test_make_weights_only_safe(tmp_path):
     assert isinstance(raw['meta']['iter'], np.int64)  # input not modified
     torch.save(safe, tmp_path / 'safe.pth')
     assert set(checkpoint_globals(str(tmp_path / 'safe.pth'))) <= SAFE_NAMES
+    register_safe_globals()  # what our loaders and SafeCheckpointHook do (importing does not)
     assert torch.serialization.get_unsafe_globals_in_checkpoint(str(tmp_path / 'safe.pth')) == []
 
     loaded = torch.load(tmp_path / 'safe.pth')  # weights_only=True (the default)
@@ -419,4 +421,5 @@ def test_two_process_cpu_training(tmp_path, tiny_data):
     assert 'gloo backend (launcher pytorch, rank 1 of 2)' in output
     assert 'Distributed training: True' in output
     assert (work_dir / 'iter_2.pth').is_file()
+    register_safe_globals()
     assert torch.load(work_dir / 'iter_2.pth', map_location='cpu')['meta']['iter'] == 2

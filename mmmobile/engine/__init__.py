@@ -1,8 +1,10 @@
 """Engine layer of mmmobile: what ``tools/train.py`` and ``tools/test.py`` run.
 
-Importing this package adds mmmobile's minimal allow-list to ``torch.load(weights_only=True)``
-(see :func:`~mmmobile.engine.checkpoint.register_safe_globals`) and registers
-``mmmobile.SafeCheckpointHook``.
+Importing it registers ``mmmobile.SafeCheckpointHook`` and changes nothing global: torch's
+weights_only allow-list gets mmmobile's one entry
+(:func:`~mmmobile.engine.checkpoint.register_safe_globals`) only where checkpoints are loaded
+(:func:`~mmmobile.engine.checkpoint.load_checkpoint_file`, :class:`MobileRunner`) or written for
+resuming (:class:`SafeCheckpointHook`).
 """
 from .checkpoint import (SAFE_GLOBALS, TRUSTED_CHECKPOINT_ENV, UnsafeCheckpointError,
                          checkpoint_globals, env_trusts_checkpoint, find_unsafe_objects,
@@ -16,8 +18,6 @@ from .hooks import SafeCheckpointHook
 from .runner import (USER_ERRORS, MobileRunner, ToolError, add_safe_checkpoint_hook,
                      build_runner, load_config, prepare_test_config, prepare_train_config,
                      run_test, run_train, validation_loaders)
-
-register_safe_globals()
 
 __all__ = [
     'MissingDataError', 'MissingPath', 'MobileRunner', 'SAFE_GLOBALS', 'SafeCheckpointHook',

@@ -20,7 +20,8 @@ check off:
   saves. Loading gives back ordinary ``HistoryBuffer`` objects with the same histories.
 * :func:`register_safe_globals` adds exactly one harmless class to torch's allow-list:
   ``HistoryBuffer``, a plain data container whose constructor only stores the two lists as numpy
-  arrays. It is called when :mod:`mmmobile.engine` is imported.
+  arrays. :func:`load_checkpoint_file` and :class:`~mmmobile.engine.hooks.SafeCheckpointHook`
+  call it; importing mmmobile changes nothing.
 * :func:`load_checkpoint_file` with ``trusted=True`` (or :envvar:`MMMOBILE_TRUSTED_CHECKPOINT`) is
   the explicit opt-in for a checkpoint the user trusts but that was written elsewhere.
 """

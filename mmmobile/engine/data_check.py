@@ -173,16 +173,18 @@ def _hint(missing: Sequence[MissingPath]) -> Optional[Tuple[str, str, Tuple[str,
 
 
 def demo_configs() -> List[str]:
-    """Return the demo configs shipped under ``configs/demo/`` (relative paths), if any.
+    """Return the demo configs shipped with mmmobile (``configs/demo/*.py``), if any.
 
     Returns:
-        list[str]: For example ``['configs/demo/xxx.py']``; empty when the folder is absent.
+        list[str]: Paths relative to the current folder when they lie below it (in a checkout:
+        ``['configs/demo/xxx.py', ...]``), else absolute (an installed package's ``.mim``).
     """
-    import mmmobile
+    from mmmobile.utils.paths import config_root
 
-    root = osp.dirname(osp.dirname(osp.abspath(mmmobile.__file__)))
-    found = sorted(glob.glob(osp.join(root, 'configs', 'demo', '*.py')))
-    return [osp.relpath(path, root) for path in found if not osp.basename(path).startswith('_')]
+    root = config_root()
+    found = sorted(glob.glob(osp.join(root, 'demo', '*.py'))) if root else []
+    paths = [osp.relpath(path) for path in found if not osp.basename(path).startswith('_')]
+    return [path if not path.startswith('..') else osp.abspath(path) for path in paths]
 
 
 def missing_data_message(missing: Sequence[MissingPath], tool: str = 'tools/train.py') -> str:

@@ -18,7 +18,8 @@ class SafeCheckpointHook(Hook):
     ``HistoryBuffer(list, list, int)`` (see
     :func:`~mmmobile.engine.checkpoint.make_weights_only_safe`). mmengine's own ``Runner.resume``
     then loads the file with ``weights_only=True`` (given the ``HistoryBuffer`` allow-list that
-    importing :mod:`mmmobile.engine` registers) and gets the same message hub back.
+    the hook registers when it is built, before the Runner resumes) and gets the same message hub
+    back.
 
     mmmobile's tools add this hook automatically; with another toolbox's ``tools/train.py`` list it
     in the config: ``custom_hooks = [dict(type='mmmobile.SafeCheckpointHook')]``.

@@ -22,6 +22,7 @@ from mmengine.model import is_model_wrapper, revert_sync_batchnorm
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
+from mmmobile.utils.paths import find_config
 from .checkpoint import UnsafeCheckpointError, load_checkpoint_file
 from .cpu import _type_name, apply_cpu_fallbacks, init_cpu_distributed
 from .data_check import (MissingDataError, check_data_exists, find_missing_pretrained,
@@ -124,7 +125,9 @@ def load_config(config: str, cfg_options: Optional[Dict[str, Any]] = None) -> Co
     """Read a config file and merge ``--cfg-options`` into it.
 
     Args:
-        config: Path of the config file.
+        config: Path of the config file, or the name of a config shipped with mmmobile
+            (``repvit-m0.6_demo-in1k.py``: found in the checkout's ``configs/`` or the installed
+            package's ``.mim/configs``).
         cfg_options: ``key=value`` overrides (dotted keys), as parsed by mmengine's ``DictAction``.
 
     Returns:
@@ -133,9 +136,10 @@ def load_config(config: str, cfg_options: Optional[Dict[str, Any]] = None) -> Co
     Raises:
         ToolError: The file does not exist (exit code 2).
     """
-    if not osp.isfile(config):
+    path = config if osp.isfile(config) else find_config(config)
+    if path is None:
         raise ToolError(f'config file not found: {config}', exit_code=2)
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
