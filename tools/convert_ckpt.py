@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from mmmobile.converters import CONVERTERS, convert_checkpoint
+from mmmobile.utils import ToolError
 
 
 def parse_args() -> argparse.Namespace:
@@ -13,16 +14,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('family', choices=sorted(CONVERTERS), help='backbone family')
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an earlier conversion at dst (any other file is kept)')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='read a src that holds pickled objects (weights_only=False); only '
+                        'for a file you trust')
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     try:
-        meta = convert_checkpoint(args.family, args.src, args.dst)
-    except (FileNotFoundError, ValueError, KeyError) as error:
+        meta = convert_checkpoint(args.family, args.src, args.dst, overwrite=args.overwrite,
+                                  trusted=args.trust_checkpoint)
+    except ToolError as error:
         print(f'convert_ckpt: error: {error}', file=sys.stderr)
-        return 1
+        return error.exit_code
     details = ', '.join(f'{k}={v}' for k, v in meta.items() if k not in ('family', 'converter'))
     print(f'wrote {args.dst} ({details})')
     if meta.get('legacy_repvggdw'):
