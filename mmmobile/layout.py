@@ -1,9 +1,10 @@
 """Memory layout (NCHW or channels_last) that inference should use for a model.
 
 Each backbone class may declare ``preferred_memory_format`` (``'channels_last'`` or
-``'contiguous'``), chosen from measurements with ``tools/benchmark.py`` on CPU. The deploy tool
-and the benchmark defaults ask :func:`preferred_memory_format` so that the path users get is the
-fastest layout, and :func:`to_preferred_memory_format` applies it to a model and its input.
+``'contiguous'``), a rule that follows from the kernels it runs (e.g. depthwise convolutions run
+through oneDNN's direct kernels on the CPU in ``channels_last``). The deploy tool and the
+benchmark defaults ask :func:`preferred_memory_format`, and :func:`to_preferred_memory_format`
+applies it to a model and its input.
 """
 from typing import Tuple
 

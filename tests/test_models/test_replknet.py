@@ -1,6 +1,5 @@
-"""RepLKNet: shapes, freezing, parameter counts, re-parameterization, the fast CPU layout,
-official fixtures and the converter (official and mmpretrain layouts)."""
-import copy
+"""RepLKNet: shapes, freezing, parameter counts, re-parameterization, the fused inference
+path, official fixtures and the converter (official and mmpretrain layouts)."""
 import json
 import os.path as osp
 import subprocess
@@ -9,19 +8,15 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import RepLKNet
-from mmmobile.models.layers.large_kernel import (DepthwiseConv2d, ReparamLargeKernelConv,
-                                                 depthwise_conv2d, prefers_channels_last,
-                                                 run_in_fast_layout)
-from mmmobile.models.layers.onednn import (conv2d_act, onednn_fusion_usable,
-                                           set_onednn_fusion)
+from mmmobile.models.layers.large_kernel import ReparamLargeKernelConv
 from ..conftest import REPO_ROOT
-from .utils import check_norm_state, count_parameters, randomize_bn_statistics, relative_error
+from .utils import (check_norm_state, count_parameters, fused_and_stock_outputs,
+                    randomize_bn_statistics, relative_error)
 
-# The official kernel sizes on a tiny width, so every layout decision of 31B is exercised.
+# The official kernel sizes on a tiny width.
 TINY_ARCH = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
                  channels=[8, 16, 24, 32], small_kernel=5, dw_ratio=1, ffn_ratio=2)
 TINY_XL = dict(TINY_ARCH, large_kernel_sizes=[27, 27, 27, 13], small_kernel=None, dw_ratio=1.5)
@@ -259,192 +254,27 @@ def test_xl_fuse_equivalence_float32():
         assert all(relative_error(o, e) <= 1e-5 for o, e in zip(model(x), expected))
 
 
-# ------------------------------------------------------------------- fast CPU layout
+# ------------------------------------------------------------- fused inference path
 
 
-def test_layout_table_decisions():
-    # Inference (measured): 17x17 and larger kernels are many times faster channels_last at
-    # every size; 13x13 on larger maps is faster in NCHW.
-    for kernel, size in [(31, 56), (29, 28), (27, 14), (27, 80), (31, 200), (17, 7)]:
-        assert prefers_channels_last(kernel, size, size)
-    assert not prefers_channels_last(13, 25, 42)
-    assert not prefers_channels_last(13, 14, 14)
-    # Training steps (forward + backward): channels_last's backward is slow for 31x31 on 56x56
-    # and for 13x13 on 7x7.
-    assert not prefers_channels_last(31, 56, 56, backward=True)
-    assert prefers_channels_last(27, 14, 14, backward=True)
-    assert not prefers_channels_last(13, 7, 7, backward=True)
-
-    # A re-measured table (another machine) replaces the built-in one.
-    from mmmobile.models.layers import large_kernel
-    saved = copy.deepcopy(large_kernel.DEPTHWISE_LAYOUT_TABLE)
-    try:
-        large_kernel.set_depthwise_layout_table({31: {56: 0.5}})
-        assert not prefers_channels_last(31, 56, 56) and not prefers_channels_last(3, 7, 7)
-        with pytest.raises(ValueError):
-            large_kernel.set_depthwise_layout_table({})
-    finally:
-        large_kernel.set_depthwise_layout_table(saved)
-    assert prefers_channels_last(31, 56, 56)
-
-
-@pytest.mark.parametrize('kernel,size,stride', [
-    (31, (56, 56), 1), (29, 28, 1), (27, (14, 20), 1), (13, (7, 7), 1), (13, (30, 30), 1),
-    (5, (17, 9), 1), (3, (40, 40), 2), (21, (9, 33), 2)])
-@pytest.mark.parametrize('channels_last_input', [False, True])
-def test_fast_depthwise_equals_stock(kernel, size, stride, channels_last_input):
-    """The fast path equals F.conv2d (rel. err <= 1e-5 in float32) and keeps the layout."""
-    generator = torch.Generator().manual_seed(kernel)
-    size = (size, size) if isinstance(size, int) else size
-    x = torch.randn(2, 16, *size, generator=generator)
-    if channels_last_input:
-        x = x.contiguous(memory_format=torch.channels_last)
-    weight = torch.randn(16, 1, kernel, kernel, generator=generator) / kernel
-    bias = torch.randn(16, generator=generator)
-    expected = F.conv2d(x.contiguous().double(), weight.double(), bias.double(), stride,
-                        kernel // 2, 1, 16)
-    stock = F.conv2d(x.contiguous(), weight, bias, stride, kernel // 2, 1, 16)
-    fast = depthwise_conv2d(x, weight, bias, stride, kernel // 2)
-    assert relative_error(fast, stock) <= 1e-5
-    assert relative_error(fast.double(), expected) <= 1e-5
-    assert fast.is_contiguous(
-        memory_format=torch.channels_last if channels_last_input else torch.contiguous_format)
-
-
-def test_fast_layout_gradients_equal_stock():
-    x = torch.randn(1, 8, 28, 28, requires_grad=True)
-    conv = DepthwiseConv2d(8, 29, bias=True)
-    reference = nn.Conv2d(8, 8, 29, padding=14, groups=8)
-    reference.load_state_dict(conv.state_dict())
-    out_fast = conv(x)
-    grad_fast = torch.autograd.grad(out_fast.square().sum(), [x, conv.weight])
-    out_stock = reference(x)
-    grad_stock = torch.autograd.grad(out_stock.square().sum(), [x, reference.weight])
-    assert relative_error(out_fast, out_stock) <= 1e-5
-    for fast, stock in zip(grad_fast, grad_stock):
-        assert relative_error(fast, stock) <= 1e-5
-
-
-def test_run_in_fast_layout_converts_only_when_needed():
-    seen, pointers = [], []
-
-    def record(t):
-        seen.append(t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous())
-        pointers.append(t.data_ptr())
-        return t * 2
-
-    nchw = torch.randn(1, 4, 56, 56)
-    out = run_in_fast_layout(nchw, 31, record)  # 31x31 on 56x56: channels_last
-    assert seen == [True] and out.is_contiguous()
-    cl = torch.randn(1, 4, 28, 28).contiguous(memory_format=torch.channels_last)
-    out = run_in_fast_layout(cl, 13, record)  # 13x13 on 28x28: NCHW
-    assert seen == [True, False] and out.is_contiguous(memory_format=torch.channels_last)
-    out = run_in_fast_layout(cl, 27, record)  # already in the right layout: no copy
-    assert seen == [True, False, True] and pointers[-1] == cl.data_ptr()
-    assert out.is_contiguous(memory_format=torch.channels_last)
-    run_in_fast_layout(nchw.requires_grad_(), 31, record)  # training step: NCHW
-    assert seen[-1] is False
-
-
-def test_backbone_fast_path_equals_stock_ops():
-    """Unfused and fused, the CPU fast path gives the stock result (float32, 224x224)."""
-    fast = random_weights(RepLKNet(TINY_ARCH, final_norm=True)).eval()
-    stock = RepLKNet(TINY_ARCH, final_norm=True, cpu_fast_path=False).eval()
-    stock.load_state_dict(fast.state_dict())
-    assert not any(getattr(m, 'cpu_fast_path', False) for m in stock.modules())
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        expected = stock(x)
-        for a, b in zip(fast(x), expected):
+def test_deploy_form_fused_path_equals_stock_ops():
+    """The deploy form through oneDNN == the same model on the stock ops (float32, odd size)."""
+    model = random_weights(RepLKNet(TINY_ARCH, final_norm=True)).eval()
+    switch_to_deploy(model)
+    x = torch.randn(1, 3, 33, 47)
+    for channels_last in (False, True):
+        model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        fused, stock, fused_calls = fused_and_stock_outputs(model, x)
+        # stem 4 + transitions 2 x 3 + per pair 5 convolutions (pw1, LK, pw2, pw1, pw2)
+        assert fused_calls == 4 + 6 + 5 * sum(TINY_ARCH['layers'])
+        for a, b in zip(fused, stock):
             assert relative_error(a, b) <= 1e-5
-        switch_to_deploy(fast)
-        switch_to_deploy(stock)
-        assert not any(getattr(m, 'cpu_fast_path', False) for m in stock.modules())
-        for a, b in zip(fast(x), stock(x)):
-            assert relative_error(a, b) <= 1e-5
-        for a, b in zip(fast(x), expected):
-            assert relative_error(a, b) <= 1e-5
-
-
-# ------------------------------------------------------------- oneDNN fused inference
-
-
-@pytest.fixture
-def onednn():
-    if not torch.backends.mkldnn.is_available():
-        pytest.skip('this PyTorch build has no oneDNN (mkldnn)')
-    set_onednn_fusion(True)
-    with torch.no_grad():
-        assert onednn_fusion_usable(torch.zeros(1, 1, 1, 1)), 'the self check failed'
-    yield
-    set_onednn_fusion(True)
-
-
-@pytest.mark.parametrize('act,with_residual', [('relu', False), ('gelu', False), ('none', True)])
-@pytest.mark.parametrize('kernel,stride,groups', [(1, 1, 1), (3, 2, 1), (3, 1, 'dw'),
-                                                  (27, 1, 'dw'), (13, 1, 'dw')])
-@pytest.mark.parametrize('channels_last', [False, True])
-def test_onednn_conv2d_act_equals_stock(onednn, act, with_residual, kernel, stride, groups,
-                                        channels_last):
-    channels = 24
-    groups = channels if groups == 'dw' else groups
-    conv = random_weights(nn.Conv2d(channels, channels, kernel, stride, kernel // 2,
-                                    groups=groups))
-    x = torch.randn(2, channels, 14, 19)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    reference = conv.double()(x.double())
-    conv.float()
-    residual = torch.randn_like(reference).float() if with_residual else None
-    reference = {'relu': F.relu, 'gelu': F.gelu, 'none': lambda t: t}[act](reference)
-    if with_residual:
-        reference = reference + residual.double()
-    with torch.no_grad():
-        out = conv2d_act(x, conv, act, residual)
-    assert out.shape == reference.shape
-    assert relative_error(out.double(), reference) <= 1e-5
-
-
-def test_onednn_packed_weight_follows_changes(onednn):
-    conv = nn.Conv2d(16, 32, 1)
-    x = torch.randn(1, 16, 9, 9)
-
-    def check(inp):
-        with torch.no_grad():
-            assert relative_error(conv2d_act(inp, conv, 'relu'), F.relu(conv(inp))) <= 1e-5
-
-    check(x)
-    conv.load_state_dict({'weight': torch.randn(32, 16, 1, 1), 'bias': torch.randn(32)})
-    check(x)
-    conv.weight.data.copy_(torch.randn(32, 16, 1, 1))  # bypasses the version counter
-    check(x)
-    conv.weight = nn.Parameter(torch.randn(32, 16, 1, 1))
-    check(x)
-    check(torch.randn(2, 16, 5, 7))  # another input shape
-
-
-def test_onednn_only_where_safe(onednn):
-    conv = nn.Conv2d(8, 8, 1)
-    x = torch.randn(1, 8, 5, 5)
-    assert not onednn_fusion_usable(x)  # autograd on: stock ops, gradients flow
-    assert conv2d_act(x, conv, 'relu').requires_grad
-    with torch.no_grad():
-        assert onednn_fusion_usable(x)
-        assert not onednn_fusion_usable(x.double())
-        set_onednn_fusion(False)
-        assert not onednn_fusion_usable(x)
-        set_onednn_fusion(True)
-    with pytest.raises(ValueError):
-        conv2d_act(x, conv, 'relu', residual=x)
 
     # Tracing (ONNX/TorchScript export, FLOP counters) sees ordinary convolutions.
-    model = random_weights(RepLKNet(TINY_ARCH, out_indices=(3, ))).eval()
-    switch_to_deploy(model)
-    inputs = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        traced = torch.jit.trace(model, inputs)
-        assert 'mkldnn::_convolution_pointwise' not in str(traced.inlined_graph)
-        assert relative_error(traced(inputs)[0], model(inputs)[0]) <= 1e-5
+        traced = torch.jit.trace(model, x)
+    assert 'mkldnn' not in str(traced.inlined_graph)
+    assert relative_error(traced(x)[-1], stock[-1]) <= 1e-5
 
 
 # ------------------------------------------------------ official fixture and converters
@@ -474,7 +304,7 @@ def test_official_tiny_logits(official_fixtures, tmp_path):
     """Converted official checkpoint -> the official logits, unmerged, merged and fused."""
     entry, expected = _fixture(official_fixtures, 'replknet-tiny')
     args = entry['official_constructor_args']
-    arch = {k: args[k] for k in RepLKNet._arch_keys}
+    arch = {k: args[k] for k in RepLKNet.arch_required_keys}
     dst = tmp_path / 'replknet-tiny.pth'
     meta = convert_checkpoint('replknet', osp.join(official_fixtures, entry['checkpoint']),
                               str(dst))
@@ -567,37 +397,3 @@ def test_converter_rejects_other_checkpoints(tmp_path):
     torch.save({'model': {'features.0.c.weight': torch.zeros(1)}}, src)
     with pytest.raises(ValueError, match='not a RepLKNet checkpoint'):
         convert_checkpoint('replknet', str(src), str(tmp_path / 'out.pth'))
-
-
-# -------------------------------------------------------------------------- tools
-
-
-def test_speed_comparison_agrees_with_mmpretrain():
-    """The benchmark's candidates compute the same function (tiny arch, one timed round)."""
-    from mmmobile.benchmark.replknet_speed import REFERENCE, replknet_cpu_speed, speed_table
-    result = replknet_cpu_speed(TINY_ARCH, input_size=64, threads=1, warmup=0, repeats=1,
-                                with_stock_ops=True)
-    names = [row['name'] for row in result['rows']]
-    assert names == ['mmmobile fused', 'mmmobile unfused', 'mmmobile fused, stock ops',
-                     'mmpretrain unmerged, channels_last', 'mmpretrain deploy, NCHW', REFERENCE]
-    assert result['max_relative_error'] <= 1e-5
-    assert REFERENCE in speed_table(result)
-
-
-@pytest.mark.parametrize('backward', [False, True])
-def test_layout_table_measurement(backward):
-    from mmmobile.benchmark.replknet_speed import layout_table
-    from mmmobile.models.layers.large_kernel import measure_depthwise_layouts
-    table = measure_depthwise_layouts((3, 17), (7, 9), channels=8, repeats=1, threads=1,
-                                      backward=backward)
-    assert set(table) == {3, 17} and all(set(row) == {7, 9} for row in table.values())
-    assert all(ratio > 0 for row in table.values() for ratio in row.values())
-    text = layout_table((5, ), (6, ), channels=4, repeats=1, threads=1, backward=backward)
-    assert text.splitlines()[0] == '| kernel \\ map | 6x6 |' and text.splitlines()[2][:5] == '| 5 |'
-
-
-def test_speed_tool_help():
-    tool = osp.join(REPO_ROOT, 'tools', 'analysis', 'replknet_cpu_speed.py')
-    result = subprocess.run([sys.executable, tool, '--help'], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0 and '--repeats' in result.stdout

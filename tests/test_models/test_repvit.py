@@ -10,7 +10,8 @@ import torch.nn as nn
 from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import RepViT, RepViTClsHead
 from mmmobile.models.backbones.repvit import RepVGGDW, alternating_se_pattern
-from .utils import check_norm_state, count_parameters, randomize_bn_statistics, relative_error
+from .utils import (check_norm_state, count_parameters, fused_and_stock_outputs,
+                    randomize_bn_statistics, relative_error)
 
 TINY_ARCH = dict(channels=[16, 24, 32, 40], num_blocks=[2, 1, 2, 1])
 
@@ -175,6 +176,27 @@ def test_classifier_fuse_equivalence(legacy, distillation):
     deployed = build_classifier(TINY_ARCH, deploy=True, num_classes=10).double().eval()
     deployed.load_state_dict(model.state_dict(), strict=True)
     assert relative_error(deployed(x), expected) <= 1e-5
+
+
+def test_deploy_form_fused_path_equals_stock_ops():
+    """The deploy form through oneDNN == the same model on the stock ops (float32, odd size)."""
+    torch.manual_seed(0)
+    model = RepViT(TINY_ARCH)
+    for param in model.parameters():
+        param.data.normal_(0, 0.2)
+    model = switch_to_deploy(randomize_bn_statistics(model).eval())
+    # The keys of fused checkpoints (written by every version so far) stay the same.
+    keys = model.state_dict().keys()
+    assert {'stem.0.conv.weight', 'stem.2.conv.bias', 'stages.0.0.token_mixer.fused.weight',
+            'stages.1.0.dw_conv.conv.weight', 'stages.1.0.ffn.pw_project.conv.bias'} <= keys
+    x = torch.randn(1, 3, 33, 47)
+    for channels_last in (False, True):
+        model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        fused, stock, fused_calls = fused_and_stock_outputs(model, x)
+        blocks, downsamples = sum(TINY_ARCH['num_blocks']), len(TINY_ARCH['num_blocks']) - 1
+        assert fused_calls == 2 + 3 * blocks + 4 * downsamples  # every convolution but SE's
+        for a, b in zip(fused, stock):
+            assert relative_error(a, b) <= 1e-5
 
 
 def test_head_train_returns_mean_of_both_losses():

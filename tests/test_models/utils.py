@@ -34,3 +34,26 @@ def count_parameters(model: nn.Module) -> int:
 def check_norm_state(modules, train_state: bool) -> bool:
     """Whether every BatchNorm in ``modules`` has ``training == train_state``."""
     return all(m.training == train_state for m in modules if isinstance(m, _BatchNorm))
+
+
+def fused_and_stock_outputs(model: nn.Module, x: torch.Tensor):
+    """``(fused, stock, fused_calls)``: ``model(x)`` under ``torch.no_grad()`` (where the
+    deploy form's ``FusedConvAct`` modules take the oneDNN path), ``model(x)`` with grad mode
+    on (the stock ops), and how many ``FusedConvAct`` calls took the oneDNN path."""
+    from mmmobile.models.layers.fused import FusedConvAct
+    calls = []
+    original = FusedConvAct._onednn_forward
+
+    def counted(self, *args):
+        calls.append(self)
+        return original(self, *args)
+
+    FusedConvAct._onednn_forward = counted
+    try:
+        with torch.no_grad():
+            fused = model(x)
+    finally:
+        FusedConvAct._onednn_forward = original
+    with torch.enable_grad():
+        stock = model(x)
+    return fused, stock, len(calls)

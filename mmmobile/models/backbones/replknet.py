@@ -17,69 +17,52 @@ Where this file follows the code or departs from it:
   and rebuilds the merged conv with it, DingXiaoH/RepLKNet-pytorch#48).
 - ``switch_to_deploy`` folds every Conv+BN pair (the official ``structural_reparam`` merges only
   the kernels) and also folds the pre-norm BNs into the 1x1 convs that follow them.
-- Speed on the CPU, instead of the official CUDA kernel: each stage runs in the memory layout
-  in which its large depthwise kernels are fastest (:mod:`mmmobile.models.layers.large_kernel`),
-  and the fused model runs its convolutions through oneDNN with packed weights and the
-  activations / residual adds fused in (:mod:`mmmobile.models.layers.onednn`). Outputs are
-  returned contiguous.
+- Speed on the CPU, instead of the official CUDA kernel: the model prefers ``channels_last``
+  (large depthwise kernels are fast on the CPU only in that layout), and the fused model is a
+  chain of :class:`~mmmobile.models.layers.fused.FusedConvAct` (oneDNN with packed weights and
+  the activations / residual adds fused in). Outputs are returned contiguous.
 """
-import copy
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, reparameterize_children
+from ..layers import ConvBN, fold_bn_into_next, reparameterize_children
+from ..layers.large_kernel import ReparamLargeKernelConv
 from .base import MobileBackbone
-from ..layers.large_kernel import ReparamLargeKernelConv, prefers_channels_last
-from ..layers.onednn import conv2d_act, onednn_fusion_usable
-from ..layers.reparam import bn_scale_shift
+
+#: The official ``conv_bn_relu``: keys ``conv.*`` and ``bn.*``.
+ConvBNReLU = partial(ConvBN, act_layer=nn.ReLU)
 
 
-class ConvBNReLU(ConvBN):
-    """:class:`ConvBN` followed by an in-place ReLU (the official ``conv_bn_relu``).
-
-    Keys ``conv.*`` and ``bn.*`` as officially; the deploy form keeps only a biased ``conv``.
-    """
-
-    cpu_fast_path = True  # set per instance by RepLKNet.set_cpu_fast_path
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cpu_fast_path and self.deploy and not self.training and onednn_fusion_usable(x):
-            return conv2d_act(x, self.conv, 'relu')
-        return F.relu(super().forward(x), inplace=True)
-
-
+@torch.no_grad()
 def _fold_pre_norm(norm: _BatchNorm, pw: ConvBN) -> None:
-    """Fold an eval-mode BatchNorm that precedes the 1x1 conv of a fused ``pw`` into that conv.
-
-    ``W (x * s + t) + b = (W * s) x + (W t + b)``: exact for a 1x1 convolution without padding.
-    """
-    conv = pw.conv
-    scale, shift = bn_scale_shift(norm)
-    weight = conv.weight.flatten(1)
-    conv.bias.copy_(conv.bias + weight @ shift)
-    conv.weight.copy_(conv.weight * scale.reshape(1, -1, 1, 1))
+    """Fold the BatchNorm before the unpadded 1x1 conv of a fused ``pw`` into it, in place."""
+    weight, bias = fold_bn_into_next(norm, pw.conv.weight, pw.conv.bias)
+    pw.conv.weight.copy_(weight)
+    pw.conv.bias.copy_(bias)
 
 
 class RepLKBlock(nn.Module):
     """``x + DropPath(pw2(ReLU(LK(pw1(BN(x))))))``, the RepLKNet large-kernel block.
 
     ``pw1`` is a 1x1 ConvBN + ReLU to ``dw_channels``, ``LK`` a :class:`ReparamLargeKernelConv`
-    (large depthwise kernel, optional parallel small kernel), ``pw2`` a 1x1 ConvBN back to
-    ``channels``. In the deploy form the pre-norm ``prelkb_bn`` is folded into ``pw1``.
+    (large depthwise kernel, optional parallel small kernel) with the ReLU after it (the
+    official ``lk_nonlinear``), ``pw2`` a 1x1 ConvBN back to ``channels``. In the deploy form the
+    pre-norm ``prelkb_bn`` is folded into ``pw1`` (and becomes Identity) and the residual add
+    runs inside ``pw2``.
 
     Args:
         channels (int): Input and output channels.
         dw_channels (int): Channels of the depthwise large-kernel convolution.
         kernel_size (int): Large kernel size.
         small_kernel (int, optional): Small re-parameterization kernel, or None.
-        drop_path (float): Drop-path probability of the residual branch. Defaults to 0.
+        drop_path (float): Drop-path probability of the residual branch (training only).
+            Defaults to 0.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
@@ -88,24 +71,18 @@ class RepLKBlock(nn.Module):
                  deploy: bool = False) -> None:
         super().__init__()
         self.deploy = deploy
-        self.cpu_fast_path = True
-        if not deploy:
-            self.prelkb_bn = nn.BatchNorm2d(channels)
+        self.prelkb_bn = nn.Identity() if deploy else nn.BatchNorm2d(channels)
         self.pw1 = ConvBNReLU(channels, dw_channels, 1, padding=0, deploy=deploy)
         self.large_kernel = ReparamLargeKernelConv(dw_channels, kernel_size, small_kernel,
-                                                   deploy=deploy)
-        self.lk_nonlinear = nn.ReLU(inplace=True)
+                                                   act_layer=nn.ReLU, deploy=deploy)
         self.pw2 = ConvBN(dw_channels, channels, 1, padding=0, deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 and not deploy else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cpu_fast_path and self.deploy and not self.training and onednn_fusion_usable(x):
-            out = conv2d_act(x, self.pw1.conv, 'relu')
-            out = conv2d_act(out, self.large_kernel.lkb_reparam, 'relu')
-            return conv2d_act(out, self.pw2.conv, residual=x)
-        out = x if self.deploy else self.prelkb_bn(x)
-        out = self.pw2(self.lk_nonlinear(self.large_kernel(self.pw1(out))))
-        return x + self.drop_path(out)
+        out = self.large_kernel(self.pw1(self.prelkb_bn(x)))
+        if self.drop_path is None:
+            return self.pw2(out, residual=x)
+        return x + self.drop_path(self.pw2(out))
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
@@ -114,19 +91,22 @@ class RepLKBlock(nn.Module):
             return
         reparameterize_children(self)
         _fold_pre_norm(self.prelkb_bn, self.pw1)
-        del self.prelkb_bn
+        self.prelkb_bn, self.drop_path = nn.Identity(), None
         self.deploy = True
 
 
 class ConvFFN(nn.Module):
     """``x + DropPath(pw2(GELU(pw1(BN(x)))))``, the RepLKNet feed-forward block.
 
-    In the deploy form the pre-norm ``preffn_bn`` is folded into ``pw1``.
+    ``pw1`` is a 1x1 ConvBN + GELU (the official ``nonlinear``). In the deploy form the
+    pre-norm ``preffn_bn`` is folded into ``pw1`` (and becomes Identity) and the residual add
+    runs inside ``pw2``.
 
     Args:
         channels (int): Input and output channels.
         hidden_channels (int): Hidden channels (``channels * ffn_ratio``).
-        drop_path (float): Drop-path probability of the residual branch. Defaults to 0.
+        drop_path (float): Drop-path probability of the residual branch (training only).
+            Defaults to 0.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
@@ -134,20 +114,17 @@ class ConvFFN(nn.Module):
                  deploy: bool = False) -> None:
         super().__init__()
         self.deploy = deploy
-        self.cpu_fast_path = True
-        if not deploy:
-            self.preffn_bn = nn.BatchNorm2d(channels)
-        self.pw1 = ConvBN(channels, hidden_channels, 1, padding=0, deploy=deploy)
-        self.nonlinear = nn.GELU()
+        self.preffn_bn = nn.Identity() if deploy else nn.BatchNorm2d(channels)
+        self.pw1 = ConvBN(channels, hidden_channels, 1, padding=0, act_layer=nn.GELU,
+                          deploy=deploy)
         self.pw2 = ConvBN(hidden_channels, channels, 1, padding=0, deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 and not deploy else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cpu_fast_path and self.deploy and not self.training and onednn_fusion_usable(x):
-            return conv2d_act(conv2d_act(x, self.pw1.conv, 'gelu'), self.pw2.conv, residual=x)
-        out = x if self.deploy else self.preffn_bn(x)
-        out = self.pw2(self.nonlinear(self.pw1(out)))
-        return x + self.drop_path(out)
+        out = self.pw1(self.preffn_bn(x))
+        if self.drop_path is None:
+            return self.pw2(out, residual=x)
+        return x + self.drop_path(self.pw2(out))
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
@@ -156,7 +133,7 @@ class ConvFFN(nn.Module):
             return
         reparameterize_children(self)
         _fold_pre_norm(self.preffn_bn, self.pw1)
-        del self.preffn_bn
+        self.preffn_bn, self.drop_path = nn.Identity(), None
         self.deploy = True
 
 
@@ -164,7 +141,7 @@ class RepLKNetStage(nn.Module):
     """``blocks`` (alternating :class:`RepLKBlock` and :class:`ConvFFN`) and the output ``norm``.
 
     ``norm`` is a BatchNorm on the stage output that is *returned* (the tensor passed on to the
-    next stage is not normalized), or Identity.
+    next stage is not normalized), or Identity. :class:`RepLKNet` runs the blocks.
 
     Args:
         channels (int): Stage channels.
@@ -175,17 +152,14 @@ class RepLKNetStage(nn.Module):
         ffn_ratio (float): FFN hidden channels relative to ``channels``.
         drop_path (Sequence[float]): Drop-path rate of each pair.
         with_norm (bool): Whether the returned output goes through a BatchNorm.
-        with_cp (bool): Gradient checkpointing per block.
         deploy (bool): Build the fused form directly.
     """
 
     def __init__(self, channels: int, num_blocks: int, kernel_size: int,
                  small_kernel: Optional[int], dw_ratio: float, ffn_ratio: float,
-                 drop_path: Sequence[float], with_norm: bool, with_cp: bool,
-                 deploy: bool) -> None:
+                 drop_path: Sequence[float], with_norm: bool, deploy: bool) -> None:
         super().__init__()
         self.kernel_size = kernel_size
-        self.with_cp = with_cp
         blocks = []
         for i in range(num_blocks):
             blocks.append(RepLKBlock(channels, int(channels * dw_ratio), kernel_size,
@@ -194,14 +168,6 @@ class RepLKNetStage(nn.Module):
                                   deploy=deploy))
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.BatchNorm2d(channels) if with_norm else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
 
 
 @MODELS.register_module()
@@ -227,16 +193,10 @@ class RepLKNet(MobileBackbone):
     ``structural_reparam`` form (only the kernels merged); :meth:`switch_to_deploy` also folds
     every other BN, which gives fewer parameters still.
 
-    Speed on the CPU, with no configuration (``cpu_fast_path=False`` runs stock PyTorch ops):
-
-    - each stage (with the transition or stem before it) runs in the memory layout in which its
-      depthwise kernel size at the current feature size was measured fastest
-      (:func:`~mmmobile.models.layers.large_kernel.prefers_channels_last`), e.g. channels_last
-      for 31x31 on 56x56 (about 20x faster than NCHW for that convolution) and NCHW for 13x13 on
-      7x7;
-    - the fused (deploy) model, in inference without autograd, runs each convolution through
-      oneDNN with a cached packed weight and its ReLU / GELU / residual add fused in
-      (:func:`~mmmobile.models.layers.onednn.conv2d_act`).
+    On the CPU run it ``channels_last`` (:func:`mmmobile.layout.to_preferred_memory_format`):
+    large depthwise kernels are fast there only in that layout. The fused (deploy) form's
+    convolutions are :class:`~mmmobile.models.layers.fused.FusedConvAct` modules, which run
+    through oneDNN in CPU inference (the large depthwise ones channels_last whatever the input).
 
     Args:
         arch (str | dict): A key of ``arch_settings`` or a dict with ``large_kernel_sizes``,
@@ -257,8 +217,6 @@ class RepLKNet(MobileBackbone):
             classifier's ``norm`` before pooling. Defaults to False.
         norm_intermediate_features (bool): BatchNorm on every stage's returned output, as the
             official downstream RepLKNet-XL. Defaults to False.
-        cpu_fast_path (bool): Use the CPU fast path described above (results are unchanged up
-            to float rounding). :meth:`set_cpu_fast_path` changes it later. Defaults to True.
         deploy (bool): Build the fused form directly (load checkpoints written after
             :meth:`switch_to_deploy`). Defaults to False.
         small_kernel_merged (bool, optional): Official alias of ``deploy``. Defaults to None.
@@ -279,9 +237,7 @@ class RepLKNet(MobileBackbone):
         (1, 128, 4, 4)
     """
 
-    #: Measured with ``tools/benchmark.py`` (2 CPU threads, interleaved): the fused 31B
-    #: classifier runs about 15% faster from channels_last input and weights (the stages still
-    #: pick their own layout, see below).
+    #: Large depthwise kernels run through oneDNN's direct kernel on the CPU only channels_last.
     preferred_memory_format = 'channels_last'
 
     arch_settings: Dict[str, Dict] = {
@@ -293,8 +249,8 @@ class RepLKNet(MobileBackbone):
                    channels=[256, 512, 1024, 2048], small_kernel=None, dw_ratio=1.5,
                    ffn_ratio=4),
     }
-    _arch_keys = ('large_kernel_sizes', 'layers', 'channels', 'small_kernel', 'dw_ratio',
-                  'ffn_ratio')
+    arch_required_keys = ('large_kernel_sizes', 'layers', 'channels', 'small_kernel',
+                          'dw_ratio', 'ffn_ratio')
 
     def __init__(self,
                  arch: Union[str, Dict] = '31B',
@@ -306,7 +262,6 @@ class RepLKNet(MobileBackbone):
                  drop_path_rate: float = 0.,
                  final_norm: bool = False,
                  norm_intermediate_features: bool = False,
-                 cpu_fast_path: bool = True,
                  deploy: bool = False,
                  small_kernel_merged: Optional[bool] = None,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
@@ -347,27 +302,15 @@ class RepLKNet(MobileBackbone):
                 RepLKNetStage(channels[stage], layers[stage],
                               self.arch['large_kernel_sizes'][stage], self.arch['small_kernel'],
                               self.arch['dw_ratio'], self.arch['ffn_ratio'],
-                              drop_rates[start:start + layers[stage]], with_norm, with_cp,
-                              deploy))
+                              drop_rates[start:start + layers[stage]], with_norm, deploy))
             if stage < num_stages - 1:
                 nxt = channels[stage + 1]
                 self.transitions.append(nn.Sequential(
                     ConvBNReLU(channels[stage], nxt, 1, padding=0, deploy=deploy),
                     ConvBNReLU(nxt, nxt, 3, stride=2, padding=1, groups=nxt, deploy=deploy)))
-        self.set_cpu_fast_path(cpu_fast_path)
 
-    def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise ValueError(f'Unknown RepLKNet arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_settings)} or pass a dict')
-            arch = self.arch_settings[arch]
-        elif not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        missing = set(self._arch_keys) - set(arch)
-        if missing:
-            raise ValueError(f'RepLKNet arch dict is missing {sorted(missing)}')
-        arch = copy.deepcopy({k: arch[k] for k in self._arch_keys})
+    def _complete_arch(self, arch: Dict) -> Dict:
+        arch = {key: arch[key] for key in self.arch_required_keys}
         lengths = {len(arch[k]) for k in ('large_kernel_sizes', 'layers', 'channels')}
         if len(lengths) != 1:
             raise ValueError('arch large_kernel_sizes, layers and channels must have the same '
@@ -376,42 +319,17 @@ class RepLKNet(MobileBackbone):
             raise ValueError('every stage needs at least one block pair')
         return arch
 
-    def _stage_layout(self, stage: int, height: int, width: int) -> torch.memory_format:
-        """Memory layout for ``stage`` whose input map is ``height x width``: the faster one
-        for its large depthwise kernel, in inference or (when the stage will be
-        differentiated) in a training step."""
-        kernel = self.arch['large_kernel_sizes'][stage]
-        backward = torch.is_grad_enabled() and any(
-            p.requires_grad for p in self.stages[stage].parameters())
-        if prefers_channels_last(kernel, height, width, backward):
-            return torch.channels_last
-        return torch.contiguous_format
-
-    def _to_layout(self, x: torch.Tensor, stage: int, height: int,
-                   width: int) -> torch.Tensor:
-        if not self.cpu_fast_path or x.device.type != 'cpu':
-            return x
-        return x.contiguous(memory_format=self._stage_layout(stage, height, width))
-
-    def _run(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(layer, x, use_reentrant=False)
-        return layer(x)
-
     def forward(self, x: torch.Tensor) -> tuple:
-        height, width = (x.shape[-2] + 3) // 4, (x.shape[-1] + 3) // 4  # stem output size
-        x = self._to_layout(x, 0, height, width)
-        x = self.stem[0](x)
-        for layer in self.stem[1:]:
-            x = self._run(layer, x)
+        for layer in self.stem:
+            x = self._run_block(layer, x)
         outs = []
         for index, stage in enumerate(self.stages):
             if index > 0:
-                x = self._to_layout(x, index, (x.shape[-2] + 1) // 2, (x.shape[-1] + 1) // 2)
                 x = self.transitions[index - 1](x)
-            x = stage(x)
+            for block in stage.blocks:
+                x = self._run_block(block, x)
             if index in self.out_indices:
-                outs.append(stage.norm(x).contiguous())
+                outs.append(stage.norm(x))
         return tuple(outs)
 
     def _frozen_modules(self) -> List[nn.Module]:
@@ -471,15 +389,3 @@ class RepLKNet(MobileBackbone):
         for module in self.modules():
             if isinstance(module, ReparamLargeKernelConv):
                 module.switch_to_deploy()
-
-    def set_cpu_fast_path(self, enabled: bool) -> None:
-        """Turn the CPU fast path (layouts, oneDNN fusion) on or off for the whole backbone."""
-        self.cpu_fast_path = bool(enabled)
-        for module in self.modules():
-            if module is not self and hasattr(module, 'cpu_fast_path'):
-                module.cpu_fast_path = self.cpu_fast_path
-
-    def switch_to_deploy(self) -> None:
-        """Fuse every block in place; the result equals the model built with ``deploy=True``."""
-        super().switch_to_deploy()
-        self.set_cpu_fast_path(self.cpu_fast_path)

@@ -12,19 +12,15 @@ Where the official code and the paper differ, this file follows the code:
 - No drop path is used by the official models; ``drop_path_rate`` (default 0) is an addition that
   only wraps the residual FFN.
 """
-import copy
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-import torch.utils.checkpoint as cp
-from mmcv.cnn.bricks import DropPath
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, ConvBNFFN, SqueezeExcite, conv_like, identity_kernel, pad_kernel_to
-from ..layers.onednn import conv2d_act, onednn_fusion_usable
-from ..layers.reparam import bn_scale_shift
+from ..layers import (ConvBN, ConvBNFFN, FusedConvAct, SqueezeExcite, conv_like,
+                      fold_bn_into_conv, identity_kernel, pad_kernel_to)
 from .base import MobileBackbone
 
 
@@ -38,7 +34,8 @@ class RepVGGDW(nn.Module):
     - legacy (first release, timm ``legacy=True``): ``conv(x) + conv1(x) + x`` where ``conv1`` is
       a 1x1 depthwise ConvBN and there is no BN after the sum.
 
-    Both fuse into one 3x3 depthwise conv with bias (``fused``).
+    Both fuse into one 3x3 depthwise conv with bias (``fused``, a
+    :class:`~mmmobile.models.layers.fused.FusedConvAct`).
 
     Args:
         channels (int): Channels.
@@ -52,7 +49,7 @@ class RepVGGDW(nn.Module):
         self.legacy = legacy
         self.deploy = deploy
         if deploy:
-            self.fused = nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=True)
+            self.fused = FusedConvAct(nn.Conv2d(channels, channels, 3, 1, 1, groups=channels))
             return
         self.conv = ConvBN(channels, channels, 3, groups=channels)
         if legacy:
@@ -63,7 +60,7 @@ class RepVGGDW(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy:
-            return conv2d_act(x, self.fused)
+            return self.fused(x)
         out = self.conv(x) + self.conv1(x) + x
         return out if self.legacy else self.bn(out)
 
@@ -81,10 +78,8 @@ class RepVGGDW(nn.Module):
             self.channels, 3, self.channels, like=weight)
         bias = bias + bias1
         if not self.legacy:
-            scale, shift = bn_scale_shift(self.bn)
-            weight = weight * scale.reshape(-1, 1, 1, 1)
-            bias = bias * scale + shift
-        self.fused = conv_like(self.conv.conv, weight, bias)
+            weight, bias = fold_bn_into_conv(weight, bias, self.bn)
+        self.fused = FusedConvAct(conv_like(self.conv.conv, weight, bias))
         for name in ('conv', 'conv1', 'bn'):
             if hasattr(self, name):
                 delattr(self, name)
@@ -111,23 +106,11 @@ class RepViTBlock(nn.Module):
         super().__init__()
         self.token_mixer = RepVGGDW(channels, legacy=legacy, deploy=deploy)
         self.se = SqueezeExcite(channels) if use_se else nn.Identity()
-        self.ffn = ConvBNFFN(channels, int(channels * ffn_ratio), deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.ffn = ConvBNFFN(channels, int(channels * ffn_ratio), drop_path=drop_path,
+                             deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se(self.token_mixer(x))
-        if self.training:
-            return x + self.drop_path(self.ffn(x))
-        return self.ffn(x, residual=x)
-
-
-def _conv_bn_forward(module: ConvBN, x: torch.Tensor, act: str = 'none') -> torch.Tensor:
-    """``act(module(x))``; a fused ConvBN runs through oneDNN in CPU inference (packed weight,
-    ``act`` fused in), see :func:`~mmmobile.models.layers.onednn.conv2d_act`."""
-    if module.deploy:
-        return conv2d_act(x, module.conv, act)
-    x = module(x)
-    return F.gelu(x) if act == 'gelu' else x
+        return self.ffn(self.se(self.token_mixer(x)))  # the FFN adds its own residual
 
 
 class RepViTDownsample(nn.Module):
@@ -153,15 +136,11 @@ class RepViTDownsample(nn.Module):
                               deploy=deploy)
         self.se = SqueezeExcite(in_channels) if use_se else nn.Identity()
         self.pw_conv = ConvBN(in_channels, out_channels, 1, deploy=deploy)
-        self.ffn = ConvBNFFN(out_channels, int(out_channels * ffn_ratio), deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.ffn = ConvBNFFN(out_channels, int(out_channels * ffn_ratio), drop_path=drop_path,
+                             deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.se(_conv_bn_forward(self.dw_conv, x))
-        x = _conv_bn_forward(self.pw_conv, x)
-        if self.training:
-            return x + self.drop_path(self.ffn(x))
-        return self.ffn(x, residual=x)
+        return self.ffn(self.pw_conv(self.se(self.dw_conv(x))))  # the FFN adds its residual
 
 
 def alternating_se_pattern(num_blocks: Sequence[int]) -> List[List[bool]]:
@@ -256,8 +235,8 @@ class RepViT(MobileBackbone):
         'm2_3': dict(channels=[80, 160, 320, 640], num_blocks=[7, 7, 35, 2]),
     }
     out_tap_options = ('stage_end', 'before_downsample')
-    #: Measured with ``tools/benchmark.py`` (2 CPU threads, interleaved): fused, channels_last
-    #: is as fast as NCHW or faster (M1.0 up to 10%), and the unfused model gains ~20%.
+    arch_required_keys = ('channels', 'num_blocks')
+    #: Depthwise 3x3 convolutions and oneDNN's fused 1x1 ones take channels_last on the CPU.
     preferred_memory_format = 'channels_last'
 
     def __init__(self,
@@ -293,9 +272,11 @@ class RepViT(MobileBackbone):
         self.deploy = deploy
         self.out_channels = list(channels)
 
-        self.stem = nn.Sequential(
-            ConvBN(in_channels, channels[0] // 2, 3, stride=2, deploy=deploy), nn.GELU(),
-            ConvBN(channels[0] // 2, channels[0], 3, stride=2, deploy=deploy))
+        # Named 0 and 2 as the conv, GELU, conv stem of the official code (checkpoint keys).
+        self.stem = nn.Sequential(OrderedDict([
+            ('0', ConvBN(in_channels, channels[0] // 2, 3, stride=2, act_layer=nn.GELU,
+                         deploy=deploy)),
+            ('2', ConvBN(channels[0] // 2, channels[0], 3, stride=2, deploy=deploy))]))
 
         total_blocks = sum(num_blocks) + num_stages - 1
         drop_rates = torch.linspace(0, drop_path_rate, total_blocks).tolist()
@@ -315,18 +296,7 @@ class RepViT(MobileBackbone):
                 block_index += 1
             self.stages.append(nn.Sequential(*blocks))
 
-    def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise ValueError(f'Unknown RepViT arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_settings)} or pass a dict')
-            arch = self.arch_settings[arch]
-        elif not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        missing = {'channels', 'num_blocks'} - set(arch)
-        if missing:
-            raise ValueError(f'RepViT arch dict is missing {sorted(missing)}')
-        arch = copy.deepcopy(arch)
+    def _complete_arch(self, arch: Dict) -> Dict:
         if len(arch['channels']) != len(arch['num_blocks']):
             raise ValueError('arch channels and num_blocks must have the same length')
         if any(n < 1 for n in arch['num_blocks'][:-1]):
@@ -336,17 +306,8 @@ class RepViT(MobileBackbone):
             raise ValueError('se_pattern must have one flag per stride-1 block of each stage')
         return arch
 
-    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(block, x, use_reentrant=False)
-        return block(x)
-
     def forward(self, x: torch.Tensor) -> tuple:
-        if self.deploy and not self.training and onednn_fusion_usable(x):
-            x = _conv_bn_forward(self.stem[0], x, 'gelu')
-            x = _conv_bn_forward(self.stem[2], x)
-        else:
-            x = self.stem(x)
+        x = self.stem(x)
         outs = []
         last_stage = len(self.stages) - 1
         for stage_index, stage in enumerate(self.stages):

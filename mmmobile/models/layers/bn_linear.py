@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 from mmengine.model.weight_init import trunc_normal_
 
-from .reparam import fuse_bn_linear_weights
+from .reparam import fold_bn_into_next
 
 
 class BNLinear(nn.Module):
@@ -35,7 +35,7 @@ class BNLinear(nn.Module):
         """Return the ``(weight, bias)`` of the equivalent single Linear."""
         if self.deploy:
             return self.linear.weight, self.linear.bias
-        return fuse_bn_linear_weights(self.bn, self.linear)
+        return fold_bn_into_next(self.bn, self.linear.weight, self.linear.bias)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:

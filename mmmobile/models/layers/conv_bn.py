@@ -1,17 +1,21 @@
-"""Convolution followed by BatchNorm, foldable into one biased convolution."""
-from typing import Union
+"""Convolution, BatchNorm and an optional activation, foldable into one fused convolution."""
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 
-from .reparam import conv_like, fuse_conv_bn_weights
+from .fused import FusedConvAct
+from .reparam import conv_like, fold_bn_into_conv
 
 
 class ConvBN(nn.Module):
-    """``Conv2d(bias=False)`` then ``BatchNorm2d``; in deploy form one ``Conv2d`` with bias.
+    """``act(BN(Conv2d(x)))``; in deploy form one biased convolution with the activation fused.
 
-    The training form has children ``conv`` and ``bn``; the deploy form keeps only ``conv`` (with a
-    bias), so a fused checkpoint has keys ``conv.weight`` and ``conv.bias``.
+    The training form has children ``conv`` (an ``nn.Conv2d``), ``bn`` and ``act`` (when
+    ``act_layer`` is given); the deploy form keeps only ``conv``, a
+    :class:`~mmmobile.models.layers.fused.FusedConvAct` holding the fused weight, bias and the
+    activation. Either way a checkpoint has keys ``conv.weight`` (and ``conv.bias``), plus
+    ``bn.*`` in the training form.
 
     Args:
         in_channels (int): Input channels.
@@ -26,6 +30,8 @@ class ConvBN(nn.Module):
             every residual FFN). Defaults to 1.
         bias (bool): Give the training-form convolution its own bias (CMT's layout). Defaults
             to False.
+        act_layer (type, optional): Activation class applied after the BatchNorm, or None.
+            Defaults to None.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
@@ -39,33 +45,44 @@ class ConvBN(nn.Module):
                  dilation: int = 1,
                  bn_weight_init: float = 1.0,
                  bias: bool = False,
+                 act_layer: Optional[type] = None,
                  deploy: bool = False) -> None:
         super().__init__()
         padding = dilation * (kernel_size // 2) if padding is None else padding
         self.deploy = deploy
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
-                              dilation=dilation, groups=groups, bias=bias or deploy)
-        if not deploy:
-            self.bn = nn.BatchNorm2d(out_channels)
-            nn.init.constant_(self.bn.weight, bn_weight_init)
-            nn.init.zeros_(self.bn.bias)
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                         dilation=dilation, groups=groups, bias=bias or deploy)
+        act = act_layer() if act_layer is not None else None
+        if deploy:
+            self.conv = FusedConvAct(conv, act)
+            return
+        self.conv = conv
+        self.bn = nn.BatchNorm2d(out_channels)
+        nn.init.constant_(self.bn.weight, bn_weight_init)
+        nn.init.zeros_(self.bn.bias)
+        self.act = act
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        return x if self.deploy else self.bn(x)
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``act(bn(conv(x)))``, plus ``residual`` when given (added after the activation)."""
+        if self.deploy:
+            return self.conv(x, residual)
+        out = self.bn(self.conv(x))
+        if self.act is not None:
+            out = self.act(out)
+        return out if residual is None else out + residual
 
     @torch.no_grad()
     def fused_weight_bias(self):
         """Return the ``(weight, bias)`` of the equivalent single convolution."""
         if self.deploy:
             return self.conv.weight, self.conv.bias
-        return fuse_conv_bn_weights(self.conv.weight, self.conv.bias, self.bn)
+        return fold_bn_into_conv(self.conv.weight, self.conv.bias, self.bn)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
         """Fold the BatchNorm into the convolution, in place."""
         if self.deploy:
             return
-        self.conv = conv_like(self.conv, *self.fused_weight_bias())
-        del self.bn
+        self.conv = FusedConvAct(conv_like(self.conv, *self.fused_weight_bias()), self.act)
+        del self.bn, self.act
         self.deploy = True

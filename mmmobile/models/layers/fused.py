@@ -198,8 +198,6 @@ class FusedConvAct(nn.Module):
     @torch.jit.unused
     def _onednn_forward(self, x: torch.Tensor,
                         residual: Optional[torch.Tensor]) -> torch.Tensor:
-        if residual is not None and self.act is not None:  # oneDNN fuses one post-op
-            return self._onednn_forward(x, None) + residual
         if self.groups == 1:
             weight = self._packed_weight(x)
         else:
@@ -208,7 +206,9 @@ class FusedConvAct(nn.Module):
                     LARGE_DEPTHWISE_KERNEL:
                 x = x.contiguous(memory_format=torch.channels_last)
         try:
-            out = _pointwise(x, weight, self.bias, self._geometry(), self._onednn_act, residual)
+            # oneDNN fuses one post-op: the activation, or the add when there is none
+            out = _pointwise(x, weight, self.bias, self._geometry(), self._onednn_act,
+                             residual if self.act is None else None)
         except RuntimeError as error:  # a problem the one-time check did not cover
             logging.getLogger(__name__).warning(
                 'oneDNN fused convolution failed (%s); this layer uses the stock ops', error)
@@ -216,4 +216,4 @@ class FusedConvAct(nn.Module):
             return self.stock_forward(x, residual)
         if self.act is not None and self._onednn_act is None:
             out = self.act(out)
-        return out
+        return out + residual if residual is not None and self.act is not None else out

@@ -1,4 +1,8 @@
-"""oneDNN-fused convolutions for CPU inference of re-parameterized (deploy-form) models.
+"""Transitional: the function form of :class:`~mmmobile.models.layers.fused.FusedConvAct`.
+
+Kept only until MobileViTv3 uses :class:`~mmmobile.models.layers.fused.FusedConvAct`; then
+this module goes.
+
 
 After re-parameterization a block is a chain of biased convolutions with an activation or a
 residual add after each. In eager PyTorch every convolution re-lays-out its weight for oneDNN on
@@ -27,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .large_kernel import prefers_channels_last
+from .fused import LARGE_DEPTHWISE_KERNEL
 
 _state = dict(enabled=True, checked=None)  # checked: None = not yet, True/False = result
 _packed: 'weakref.WeakKeyDictionary[nn.Module, Tuple[tuple, torch.Tensor, torch.Tensor]]' = \
@@ -162,10 +166,8 @@ def conv2d_act(x: torch.Tensor, conv: ConvOrLinear, act: str = 'none',
         weight = _packed_weight(conv, x)
     else:
         weight = conv.weight
-        if conv.groups == conv.in_channels == conv.out_channels:  # depthwise: measured layout
-            layout = (torch.channels_last if prefers_channels_last(
-                max(conv.kernel_size), x.shape[-2], x.shape[-1]) else torch.contiguous_format)
-            x = x.contiguous(memory_format=layout)
+        if conv.groups == conv.in_channels and max(conv.kernel_size) >= LARGE_DEPTHWISE_KERNEL:
+            x = x.contiguous(memory_format=torch.channels_last)
     try:
         return _pointwise(x, weight, conv.bias, conv, act, residual)
     except RuntimeError as error:

@@ -9,6 +9,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
 def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -28,43 +29,24 @@ def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, t
     return scale, beta - bn.running_mean * scale
 
 
-def fuse_conv_bn_weights(weight: torch.Tensor, bias: Optional[torch.Tensor],
-                         bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Fold a BatchNorm that follows a convolution into the convolution's weight and bias.
+def fold_bn_into_conv(weight: torch.Tensor, bias: Optional[torch.Tensor],
+                      bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fold a BatchNorm that *follows* a convolution into the convolution's weight and bias.
+
+    ``torch.nn.utils.fusion.fuse_conv_bn_weights`` with the BatchNorm given as a module.
 
     Args:
         weight (Tensor): Convolution weight of shape ``(C_out, C_in / groups, kh, kw)``.
         bias (Tensor, optional): Convolution bias of shape ``(C_out,)`` or None.
-        bn (nn.BatchNorm2d): The BatchNorm applied to the convolution output.
+        bn (nn.BatchNorm2d): The BatchNorm applied to the convolution output (its running
+            statistics are used).
 
     Returns:
-        tuple[Tensor, Tensor]: Fused weight and bias.
+        tuple[Tensor, Tensor]: Fused weight and bias (plain tensors).
     """
-    scale, shift = bn_scale_shift(bn)
-    fused_weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-    fused_bias = shift if bias is None else shift + bias * scale
-    return fused_weight, fused_bias
-
-
-def fuse_bn_linear_weights(bn: nn.BatchNorm1d,
-                           linear: nn.Linear) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Fold a BatchNorm1d that *precedes* a Linear layer into the Linear's weight and bias.
-
-    ``linear(bn(x)) = W (x * s + t) + b = (W * s) x + (W t + b)``.
-
-    Args:
-        bn (nn.BatchNorm1d): The BatchNorm applied to the Linear input.
-        linear (nn.Linear): The Linear layer.
-
-    Returns:
-        tuple[Tensor, Tensor]: Fused weight and bias.
-    """
-    scale, shift = bn_scale_shift(bn)
-    weight = linear.weight * scale[None, :]
-    bias = linear.weight @ shift
-    if linear.bias is not None:
-        bias = bias + linear.bias
-    return weight, bias
+    fused_weight, fused_bias = fuse_conv_bn_weights(weight, bias, bn.running_mean,
+                                                    bn.running_var, bn.eps, bn.weight, bn.bias)
+    return fused_weight.detach(), fused_bias.detach()
 
 
 def fold_bn_into_next(bn: nn.modules.batchnorm._BatchNorm, weight: torch.Tensor,
