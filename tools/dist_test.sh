@@ -5,7 +5,8 @@
 #   tools/dist_test.sh CONFIG CHECKPOINT GPUS [tools/test.py options...]
 #
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT as for torchrun. PYTHON selects the
-# interpreter (default: python).
+# interpreter; unset, the active virtual environment's python, else the project's .venv (what
+# `make setup` builds), else python from PATH.
 set -euo pipefail
 
 if [[ $# -lt 3 ]]; then
@@ -20,8 +21,9 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=tools/python_env.sh
+source "$ROOT/tools/python_env.sh"
 
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \

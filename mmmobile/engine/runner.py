@@ -246,6 +246,9 @@ def _enable_visualization(cfg: Config, show_dir: Optional[str], show: bool,
         raise ToolError('--show/--show-dir need a "visualization" hook in default_hooks '
                         '(DetVisualizationHook, SegVisualizationHook or VisualizationHook)')
     name = _type_name(hook.get('type', ''))
+    # Paint every test image: mmpretrain's hook draws one sample in `interval` (5000) and
+    # mmseg's one batch in `interval` (50); mmdet's ignores it at test time.
+    hook.interval = 1
     if name == 'VisualizationHook':  # mmpretrain
         hook.enable = True
         hook.out_dir = show_dir
