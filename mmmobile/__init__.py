@@ -2,7 +2,7 @@
 
 Importing :mod:`mmmobile` (as any ``type='mmmobile.X'`` in a config does) registers the models in
 the ``mmmobile`` registry scope and loads the checkpoint converters, nothing else: the subpackages
-``benchmark``, ``demo``, ``deploy`` and ``engine`` are imported on first use
+``apis``, ``benchmark``, ``demo``, ``deploy`` and ``engine`` are imported on first use
 (``mmmobile.deploy.deploy(...)``, ``from mmmobile.engine import run_train``).
 """
 import importlib
@@ -13,7 +13,7 @@ from .converters import convert_checkpoint
 from .reparam import switch_to_deploy
 from .version import __version__
 
-_ON_FIRST_USE = ('benchmark', 'demo', 'deploy', 'engine')
+_ON_FIRST_USE = ('apis', 'benchmark', 'demo', 'deploy', 'engine')
 
 __all__ = ['__version__', 'convert_checkpoint', 'switch_to_deploy']
 
