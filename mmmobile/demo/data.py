@@ -31,6 +31,7 @@ import numpy as np
 
 from mmmobile.utils import ToolError
 from mmmobile.utils.files import staged_folder
+from mmmobile.utils.io import files_below, foreign_files, read_manifest
 
 #: The shape classes, in label order, of every task.
 CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle')
@@ -314,6 +315,16 @@ def make_demo_data(out_dir: str = 'data/demo', tasks: Iterable[str] = TASKS, see
         target = osp.join(out_dir, TASK_DIRS[task])
         recorded = _recorded_settings(target)
         states[task] = 'kept' if recorded == wanted else 'written'
+        foreign = foreign_files(target, MARKER) if recorded not in (None, wanted) else []
+        if foreign and read_manifest(target, MARKER) is None:
+            raise ToolError(f'{target} was made by an older make_demo_data that did not list its '
+                            'files, so files of yours in it cannot be told apart: delete it '
+                            'yourself to regenerate it')
+        if foreign:  # regenerating would remove them
+            raise ToolError(f'{target} holds files make_demo_data did not write '
+                            f'({", ".join(foreign[:5])}{" ..." if len(foreign) > 5 else ""}); '
+                            'they are never removed, even with --overwrite: move them away or '
+                            'choose another output folder')
         if recorded not in (None, wanted) and not overwrite:
             keys = [key for key in wanted if recorded.get(key) != wanted[key]]
             have = ', '.join(f'{key}={recorded.get(key)!r}' for key in keys)
@@ -341,4 +352,5 @@ def _write_task(target: str, settings: dict, progress: bool) -> None:
                 with open(path, 'wb') as f:
                     f.write(content)
         with open(osp.join(staging, MARKER), 'wb') as f:
-            f.write(_json(dict(generator=__name__, params=settings)))
+            f.write(_json(dict(generator=__name__, params=settings,
+                               files=files_below(staging, MARKER))))

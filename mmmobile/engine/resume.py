@@ -26,7 +26,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from ..registry import HOOKS
-from ..utils.checkpoints import checkpoint_file_problem, is_local_path
+from ..utils.checkpoints import (checkpoint_file_problem, is_local_path, state_dict_of,
+                                 weights_mismatch)
 from ..utils.errors import ToolError
 from ..utils.io import atomic_file
 
@@ -114,6 +115,35 @@ def use_keep_until_saved_hook(cfg: Config) -> bool:
     return True
 
 
+def check_run_checkpoint(runner: Any, checkpoint: dict, filename: str, resuming: bool) -> None:
+    """Check a checkpoint a runner resumes from or tests: its weights must fit the model
+    exactly (:func:`~mmmobile.utils.checkpoints.weights_mismatch` names the mismatch), and a
+    resumed one must hold the training state.
+
+    Args:
+        runner: The runner (its ``model`` and ``cfg``).
+        checkpoint (dict): The loaded checkpoint.
+        filename (str): Its name, for the messages.
+        resuming (bool): Whether the runner resumes from it.
+
+    Raises:
+        ToolError: One line naming the file and the problem.
+    """
+    from mmengine.model import is_model_wrapper
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    state = state_dict_of(checkpoint, filename)
+    problem = weights_mismatch(model, state, filename, runner.cfg.get('model'),
+                               runner.cfg.get('default_scope'), runner.cfg.filename)
+    if problem:
+        raise ToolError(problem)
+    meta = checkpoint.get('meta')
+    if resuming and not (isinstance(meta, dict) and 'iter' in meta and 'epoch' in meta
+                         and 'optimizer' in checkpoint):
+        raise ToolError(f'resume checkpoint {filename} holds weights only, no training state '
+                        '(iteration, optimizer): it cannot be resumed; start from its weights '
+                        f'with --cfg-options load_from={filename} instead')
+
+
 def _step_pattern(name: str) -> Optional[re.Pattern]:
     """A pattern matching checkpoint file names like ``name`` with another number."""
     match = re.search(r'\d+', name[::-1])
@@ -163,6 +193,8 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
         if recorded:
             raise ToolError(f'{record} names {recorded}, which does not exist: no checkpoint to '
                             f'resume from in {work_dir}')
+        print_log(f'--resume: no checkpoint in {work_dir} yet; training starts from scratch',
+                  logger='current', level=logging.WARNING)
         return None
     problems = []
     for path in sorted(candidates, key=lambda p: (candidates[p], p == recorded), reverse=True):
@@ -177,5 +209,5 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
                     + '; '.join(problems[:3]))
 
 
-__all__ = ['KeepUntilSavedCheckpointHook', 'find_resume_checkpoint', 'save_checkpoint_atomically',
-           'use_keep_until_saved_hook']
+__all__ = ['KeepUntilSavedCheckpointHook', 'check_run_checkpoint', 'find_resume_checkpoint',
+           'save_checkpoint_atomically', 'use_keep_until_saved_hook']

@@ -13,6 +13,7 @@ detector.
 The safe loading itself (mmengine's loaders under ``weights_only=True`` with mmmobile's
 allow-list, ``--trust-checkpoint``) is :func:`mmmobile.engine.checkpoint.load_checkpoint_file`.
 """
+import contextlib
 import copy
 import inspect
 import os
@@ -20,7 +21,7 @@ import os.path as osp
 import re
 import zipfile
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -284,9 +285,35 @@ def _fused_shapes(model: nn.Module) -> Optional[Shapes]:
     return _shapes(fused.state_dict())
 
 
+@contextlib.contextmanager
+def _weights_on_meta() -> Iterator[None]:
+    """Build modules whose parameters and buffers move to the meta device as they are registered.
+
+    Constructors run on the CPU as usual (they may compute with tensors), but no weight keeps
+    memory or gets initialized: building any variant for its key shapes is cheap.
+    """
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(module, name, param):
+        if param is not None and param.device.type != 'meta':
+            param = nn.Parameter(param.to('meta'), requires_grad=param.requires_grad)
+        register_parameter(module, name, param)
+
+    def buffer(module, name, tensor, persistent=True):
+        if tensor is not None and tensor.device.type != 'meta':
+            tensor = tensor.to('meta')
+        register_buffer(module, name, tensor, persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+
+
 def _built_shapes(model_cfg: Any, scope: Optional[str], deploy: bool) -> Optional[Shapes]:
     """Key shapes of the model a config builds with every ``deploy`` flag set to ``deploy``
-    (built on the meta device: no memory, no initialization)."""
+    (weights on the meta device: no memory, no initialization)."""
     from mmengine.registry import MODELS, init_default_scope
     cfg = copy.deepcopy(model_cfg)
     if scope:
@@ -304,7 +331,7 @@ def _built_shapes(model_cfg: Any, scope: Optional[str], deploy: bool) -> Optiona
 
     visit(cfg)
     try:
-        with torch.device('meta'):
+        with _weights_on_meta():
             return _shapes(MODELS.build(cfg).state_dict())
     except Exception:  # noqa: BLE001 - only a hint
         return None
@@ -331,7 +358,7 @@ def _variant_shapes(cls: type, arch: str, deploy: bool) -> Optional[Shapes]:
     if key not in _VARIANT_SHAPES:
         kwargs = dict(arch=arch, deploy=True) if deploy else dict(arch=arch)
         try:
-            with torch.device('meta'):
+            with _weights_on_meta():
                 _VARIANT_SHAPES[key] = _shapes(cls(**kwargs).state_dict())
         except Exception:  # noqa: BLE001 - a variant that cannot be built on meta is skipped
             _VARIANT_SHAPES[key] = None
@@ -346,7 +373,9 @@ def _variant_name(variant: Tuple[type, str, bool]) -> str:
 def identify_backbone(shapes: Shapes, threshold: float = 0.9) -> Optional[Tuple[type, str, bool]]:
     """The mmmobile backbone variant whose keys and shapes best match ``shapes``.
 
-    The family is chosen on key names first, then its variants on shapes.
+    The family is chosen on key names first, then its variants on shapes (training forms
+    first, fused forms when none fits). Variants are built with their weights on the meta
+    device, once per process.
 
     Args:
         shapes (dict): Key -> shape of a backbone state dict (without the ``backbone.`` prefix).
@@ -368,11 +397,14 @@ def identify_backbone(shapes: Shapes, threshold: float = 0.9) -> Optional[Tuple[
                 best_family, best_overlap = cls, overlap
     if best_family is None or best_overlap < 0.5:
         return None
-    scored = [(_similarity(shapes, found), variant) for variant in _backbone_variants()
-              if variant[0] is best_family
-              and (found := _variant_shapes(*variant)) is not None]
-    score, variant = max(scored, key=lambda item: item[0], default=(0.0, None))
-    return variant if score >= threshold else None
+    for deploy in (False, True):  # the fused forms only when no training form fits
+        scored = [(_similarity(shapes, found), variant) for variant in _backbone_variants()
+                  if variant[0] is best_family and variant[2] is deploy
+                  and (found := _variant_shapes(*variant)) is not None]
+        score, variant = max(scored, key=lambda item: item[0], default=(0.0, None))
+        if score >= threshold:
+            return variant
+    return None
 
 
 def _mismatch_parts(state: Shapes, own: Shapes) -> List[str]:

@@ -90,9 +90,18 @@ def atomic_torch_save(obj, path: str) -> None:
 # ------------------------------------------------------------------------------ manifests ---
 
 
-def _files_below(folder: str) -> List[str]:
+def files_below(folder: str, manifest: str = MANIFEST_NAME) -> List[str]:
     """Relative paths of everything below ``folder`` that is not a folder (links included),
-    plus empty folders, sorted; the manifest itself is left out."""
+    plus empty folders (``'name/'``), sorted; the manifest file itself is left out.
+
+    Args:
+        folder (str): The folder.
+        manifest (str): Name of the manifest file to leave out. Defaults to
+            :data:`MANIFEST_NAME`.
+
+    Returns:
+        list[str]: What a manifest lists as ``files``.
+    """
     found = []
     for root, dirs, files in os.walk(folder):
         rel = osp.relpath(root, folder)
@@ -100,7 +109,7 @@ def _files_below(folder: str) -> List[str]:
             found.append(osp.normpath(osp.join(rel, name)))
         if rel != '.' and not dirs and not files:
             found.append(rel + os.sep)
-    return sorted(f for f in found if f != MANIFEST_NAME)
+    return sorted(f for f in found if f != manifest)
 
 
 def write_manifest(folder: str, tool: str, extra: Optional[Dict] = None) -> str:
@@ -115,16 +124,17 @@ def write_manifest(folder: str, tool: str, extra: Optional[Dict] = None) -> str:
         str: The manifest path.
     """
     manifest = dict(extra or {}, tool=tool, written=time.strftime('%Y-%m-%d %H:%M:%S'),
-                    files=_files_below(folder))
+                    files=files_below(folder))
     path = osp.join(folder, MANIFEST_NAME)
     write_text_atomic(path, json.dumps(manifest, indent=1) + '\n')
     return path
 
 
-def read_manifest(folder: str) -> Optional[Dict]:
-    """The manifest of an output folder, or None when it has none (or an unreadable one)."""
+def read_manifest(folder: str, manifest: str = MANIFEST_NAME) -> Optional[Dict]:
+    """The manifest of an output folder (a JSON file with a ``files`` list), or None when it has
+    none (or an unreadable one)."""
     try:
-        with open(osp.join(folder, MANIFEST_NAME), encoding='utf-8') as f:
+        with open(osp.join(folder, manifest), encoding='utf-8') as f:
             manifest = json.load(f)
     except (OSError, ValueError):
         return None
@@ -133,20 +143,21 @@ def read_manifest(folder: str) -> Optional[Dict]:
     return manifest
 
 
-def foreign_files(folder: str) -> List[str]:
+def foreign_files(folder: str, manifest: str = MANIFEST_NAME) -> List[str]:
     """Everything in ``folder`` that its manifest does not list (all of it without a manifest).
 
     Args:
         folder (str): An existing folder.
+        manifest (str): Name of the manifest file. Defaults to :data:`MANIFEST_NAME`.
 
     Returns:
         list[str]: Relative paths, sorted; empty when the folder holds only our own output.
     """
-    manifest = read_manifest(folder)
-    ours = set(manifest['files']) if manifest else set()
-    present = _files_below(folder)
-    if manifest is None and osp.lexists(osp.join(folder, MANIFEST_NAME)):
-        present.append(MANIFEST_NAME)
+    found = read_manifest(folder, manifest)
+    ours = set(found['files']) if found else set()
+    present = files_below(folder, manifest)
+    if found is None and osp.lexists(osp.join(folder, manifest)):
+        present.append(manifest)
     return [path for path in present if path not in ours]
 
 
@@ -172,7 +183,7 @@ def check_output_folder(folder: str, overwrite: bool = False) -> None:
         return
     if not osp.isdir(folder) or osp.islink(folder):
         raise ToolError(f'output folder {folder} exists and is not a folder; choose another '
-                        'path (it is never replaced)')
+                        'path (it is never replaced)', exit_code=2)
     if not os.listdir(folder):
         return
     foreign = foreign_files(folder)
@@ -203,7 +214,7 @@ def check_output_file(path: str, overwrite: bool = False,
     if not osp.lexists(path):
         return
     if osp.isdir(path):
-        raise ToolError(f'output file {path} is a folder; give a file name')
+        raise ToolError(f'output file {path} is a folder; give a file name', exit_code=2)
     if is_ours is None or not is_ours(path):
         raise ToolError(f'output file {path} already exists and was not written by this tool; '
                         'it is never replaced, even with --overwrite: choose another name')
@@ -241,6 +252,6 @@ def output_folder(folder: str, overwrite: bool = False, tool: str = 'mmmobile',
 
 __all__ = [
     'MANIFEST_NAME', 'atomic_file', 'atomic_torch_save', 'check_output_file',
-    'check_output_folder', 'foreign_files', 'output_folder', 'read_manifest',
+    'check_output_folder', 'files_below', 'foreign_files', 'output_folder', 'read_manifest',
     'write_manifest', 'write_text_atomic'
 ]
