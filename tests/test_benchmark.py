@@ -1,24 +1,32 @@
-"""The benchmark tool: variants from the registry, well-formed outputs, README zoo, bad input.
+"""The benchmark tool: variants from the registry, the candidates it measures and checks, its
+files, the README zoo and README MACs, bad input.
 
 Runs tiny variants at a small input with few repeats; no speed assertions.
 """
+import copy
 import csv
 import importlib.util
 import json
 import os.path as osp
+import re
 import struct
 
 import pytest
+import torch
 
-from mmmobile.benchmark import (list_variants, run_benchmark, summarize,
-                                update_readme_zoo, write_outputs)
-from mmmobile.benchmark.report import CSV_COLUMNS, ZOO_BEGIN, ZOO_END, ZOO_PLOT
+from mmmobile.benchmark import (DEFAULT_MODES, command_line, list_variants, run_benchmark,
+                                summarize, update_readme_zoo, write_outputs)
+from mmmobile.benchmark.report import (CSV_COLUMNS, ZOO_BEGIN, ZOO_END, ZOO_PLOT,
+                                       markdown_report)
+from mmmobile.benchmark.runner import build_forms, model_complexity, resolve_targets
 from mmmobile.benchmark.timing import interleaved_latency
 from mmmobile.benchmark.zoo import backbone_classes, find_variant
-from mmmobile.engine import ToolError
+from mmmobile.utils import ToolError
+from mmmobile.utils.io import MANIFEST_NAME
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 HAS_TIMM = importlib.util.find_spec('timm') is not None
+LAYOUTS = {'NCHW', 'channels_last'}
 
 
 @pytest.fixture(scope='module')
@@ -26,6 +34,14 @@ def result():
     """One small run: a RepViT (timm peer) and a CMT (no peer package) at 64x64."""
     return run_benchmark(['repvit-m0.9', 'cmt-ti'], shape=(64, 64), batch_size=2, warmup=0,
                          repeats=2, threads=1, peak_size=128, progress=False)
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('benchmark_tool',
+                                                  osp.join(REPO, 'tools', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
 
 
 def test_variants_enumerate_every_registered_arch():
@@ -55,32 +71,32 @@ def test_summarize_and_interleaved_timing():
     assert [len(v) for v in times.values()] == [3, 3]
 
 
-def test_results_hold_every_measurement(result):
+def test_candidates_are_measured_and_agree(result):
     meta = result['meta']
-    assert meta['threads'] == 1 and meta['gemm_gflops'] > 0 and meta['batch_size'] == 2
+    assert (meta['threads'], meta['batch_size'], meta['modes']) == (1, 2, list(DEFAULT_MODES))
     targets = {t['name']: t for t in result['targets']}
-    assert set(targets) == {'repvit-m0.9', 'cmt-ti'}
-    for target in targets.values():
-        assert target['params'] >= target['params_fused'] > 0
-        assert target['macs'] > 0 and target['latency_ms'] > 0 and target['throughput'] > 0
-        assert 0 < target['peak_fraction']
-    for name in targets:  # both backbones prefer channels_last (measured)
-        assert targets[name]['layout'] == 'channels_last'
-    assert 'no peer package' in targets['cmt-ti']['peer']
-    rows = [r for r in result['rows'] if r['target'] == 'cmt-ti']
-    assert [r['candidate'] for r in rows] == [
-        'mmmobile unfused', 'mmmobile fused', 'mmmobile fused, NCHW',
-        'mmmobile fused, TorchScript', 'mmmobile fused, ONNX Runtime']
-    for row in result['rows']:
-        assert row['q1_ms'] <= row['median_ms'] <= row['q3_ms']
-        if row['impl'] == 'mmmobile':  # fused, traced and exported models compute the same
+    assert list(targets) == ['repvit-m0.9', 'cmt-ti']
+    for name, target in targets.items():
+        assert target['params_fused'] < target['params']  # the folded BatchNorms are gone
+        rows = [r for r in result['rows'] if r['target'] == name]
+        ours = [r for r in rows if r['impl'] == 'mmmobile']
+        fused = next(r for r in ours if r['candidate'] == 'mmmobile fused')
+        other = (LAYOUTS - {fused['layout']}).pop()
+        assert [r['candidate'] for r in ours] == [
+            'mmmobile unfused', 'mmmobile fused', f'mmmobile fused, {other}',
+            'mmmobile fused, TorchScript', 'mmmobile fused, ONNX Runtime']
+        assert target['latency_ms'] == fused['median_ms'] and target['layout'] == fused['layout']
+        for row in ours:  # fused, traced and exported models compute the unfused function
             assert row['relative_error'] < 1e-4, row
+        for row in rows:
+            assert row['batch_size'] == 2 and 'error' not in row, row
+    assert 'no peer package' in targets['cmt-ti']['peer']
+    assert 'ratio_to_peer' not in targets['cmt-ti']
     peers = [r for r in result['rows'] if r['impl'] == 'timm']
-    if HAS_TIMM:
-        assert sorted(r['layout'] for r in peers) == ['NCHW', 'channels_last']
-        best = min(r['median_ms'] for r in peers)
-        ratio = targets['repvit-m0.9']['ratio_to_peer']
-        assert ratio == pytest.approx(targets['repvit-m0.9']['latency_ms'] / best)
+    if HAS_TIMM:  # random weights of its own: timed, not compared
+        assert sorted(r['layout'] for r in peers) == sorted(LAYOUTS)
+        assert all('relative_error' not in r for r in peers)
+        assert 'ratio_to_peer' in targets['repvit-m0.9']
     else:
         assert not peers and 'timm is not installed' in targets['repvit-m0.9']['peer']
 
@@ -92,21 +108,25 @@ def test_outputs_are_well_formed(result, tmp_path):
     with open(paths['csv']) as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0].keys()) == CSV_COLUMNS
-    assert len(rows) == len(result['rows'])
-    assert all(float(r['median_ms']) > 0 for r in rows)
-    loaded = json.load(open(paths['json']))
-    assert set(loaded) == {'meta', 'targets', 'rows'}
-    assert loaded['targets'][0]['name'] == 'repvit-m0.9'
+    assert [(r['target'], r['candidate']) for r in rows] == [
+        (r['target'], r['candidate']) for r in result['rows']]
+    for written, row in zip(rows, result['rows']):
+        assert float(written['median_ms']) == pytest.approx(row['median_ms'])
+        assert float(written['throughput']) == pytest.approx(row['throughput'])
+        assert written['error'] == written['compile_s'] == ''
+    assert json.load(open(paths['json'])) == json.loads(json.dumps(result))
     with open(paths['plot'], 'rb') as f:
         png = f.read()
     assert png[:8] == b'\x89PNG\r\n\x1a\n'
     width, height = struct.unpack('>II', png[16:24])
     assert (width, height) == (700, 500) and len(png) > 10000
     assert sorted(p.name for p in (tmp_path / 'bench').iterdir()) == sorted(
-        osp.basename(p) for p in paths.values())  # no temporary files left
+        [MANIFEST_NAME] + [osp.basename(p) for p in paths.values()])  # no temporary files left
 
 
-def test_zoo_rewrites_only_the_marked_region(result, tmp_path):
+def test_zoo_rewrites_only_the_marked_region_and_names_the_command(result, tmp_path):
+    result = copy.deepcopy(result)
+    result['meta']['command'] = command_line(['all', '--zoo', '--warmup', '2', '--repeats', '7'])
     readme = tmp_path / 'README.md'
     before, after = '# Title\n\nintro text\n', '\n## Next section\nkept | as | is\n'
     readme.write_text(f'{before}{ZOO_BEGIN}\nold hand-typed table\n{ZOO_END}{after}')
@@ -115,6 +135,9 @@ def test_zoo_rewrites_only_the_marked_region(result, tmp_path):
     assert text.startswith(before + ZOO_BEGIN) and text.endswith(ZOO_END + after)
     region = text[text.index(ZOO_BEGIN):text.index(ZOO_END)]
     assert 'old hand-typed table' not in region
+    assert ('Measured with `python tools/benchmark.py all --zoo --warmup 2 --repeats 7` on '
+            in region)
+    assert 'of 2 interleaved runs after 0 warm-up rounds' in region  # this run's own settings
     assert '| repvit-m0.9 | 64x64 |' in region and '| cmt-ti | 64x64 |' in region
     assert f'({ZOO_PLOT})' in region
     with open(tmp_path / ZOO_PLOT, 'rb') as f:
@@ -132,20 +155,116 @@ def test_real_readme_has_zoo_markers():
     assert text.index(ZOO_BEGIN) < text.index(ZOO_END)
 
 
+def _readme_macs(family: str) -> dict:
+    """``{variant: MACs cell}`` of the first table under the README's ``### family``."""
+    text = open(osp.join(REPO, 'README.md')).read()
+    lines = text[text.index(f'\n### {family}\n'):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('|'))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith('|'):
+            break
+        table.append([c.strip() for c in line.strip('|').split('|')])
+    column = table[0].index('MACs')
+    macs = {}
+    for cells in table[2:]:
+        macs.setdefault(cells[0], cells[column])  # RepLKNet-31B: the 224 row comes first
+    return macs
+
+
+def _zoo_macs() -> dict:
+    text = open(osp.join(REPO, 'README.md')).read()
+    region = text[text.index(ZOO_BEGIN):text.index(ZOO_END)]
+    return {m.group(1): m.group(2)
+            for m in re.finditer(r'^\| ([\w.\-]+) \| \d+x\d+ \| [^|]+\|[^|]+\| ([\d.]+ G) \|',
+                                 region, re.M)}
+
+
+# The cheapest variant of each README table (MobileViTv3: v1- and v2-based), as
+# (family, README variant cell, benchmark variant); RepLKNet's smallest counts 15 GMACs.
+README_MACS = [('RepViT', 'M0.6', 'repvit-m0.6'), ('CMT', 'Ti', 'cmt-ti'),
+               ('MobileViTv3', 'XXS', 'mobilevitv3-xxs'), ('MobileViTv3', '0.5', 'mobilevitv3-0.5')]
+
+
+@pytest.mark.parametrize('family, cell, variant', README_MACS)
+def test_readme_macs_are_the_fused_classifiers(family, cell, variant):
+    """The MACs the README quotes (family table and zoo) are what the benchmark counts on the
+    fused classifier at the variant's native resolution (mmengine's counter)."""
+    (target, ) = resolve_targets([variant])
+    _, _, fused = build_forms(target)
+    cost = model_complexity(fused, torch.randn(1, 3, *target.input_size))
+    quoted = f"{cost['macs'] / 1e9:.3f} G"
+    assert _readme_macs(family)[cell] == quoted
+    assert _zoo_macs()[variant] == quoted
+
+
 def test_dense_config_measures_whole_model():
     config = osp.join(REPO, 'configs/seg/fpn_repvit-m1.1_8xb4-40k_ade20k-512x512.py')
     result = run_benchmark([config], shape=(64, 64), batch_size=1, warmup=0, repeats=1, threads=1,
-                           peak_size=64, progress=False)
+                           modes=['unfused', 'fused', 'torchscript', 'compiled'], peak_size=64,
+                           progress=False)
     (target, ) = result['targets']
-    assert target['task'] == 'seg' and target['macs'] > 0
+    assert target['task'] == 'seg'
+    # TorchScript and compiled models are classifier candidates only.
     assert [r['candidate'] for r in result['rows']] == ['mmmobile unfused', 'mmmobile fused']
     assert result['rows'][1]['relative_error'] < 1e-4
+
+
+REPLKNET_TINY = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
+                     channels=[32, 64, 128, 256], small_kernel=5, dw_ratio=1, ffn_ratio=4)
+REPVIT_TINY = dict(channels=[8, 16, 24, 32], num_blocks=[1, 1, 1, 0])
+
+
+def classifier_config(path, backbone: dict, head: dict) -> str:
+    """A 10-class mmpretrain classifier config file (tiny archs keep the runs short)."""
+    path.write_text(f"default_scope = 'mmpretrain'\nmodel = dict(type='ImageClassifier', "
+                    f"backbone={backbone!r}, neck=dict(type='GlobalAveragePooling'), "
+                    f"head={head!r})\n")
+    return str(path)
+
+
+def test_replknet_against_mmpretrain_and_a_failed_compile(tmp_path, monkeypatch):
+    """mmpretrain's RepLKNet gets our weights and computes our function; a compiled model that
+    cannot be built is a row saying why, and the rest is measured."""
+    pytest.importorskip('mmpretrain')
+    from mmmobile.benchmark import runner
+
+    def no_compiler(model, x):
+        raise RuntimeError('InvalidCxxCompiler: No working C++ compiler found')
+
+    monkeypatch.setattr(runner, 'compile_model', no_compiler)
+    config = classifier_config(
+        tmp_path / 'replknet-tiny.py',
+        dict(type='mmmobile.RepLKNet', arch=REPLKNET_TINY, out_indices=(3, ), final_norm=True),
+        dict(type='LinearClsHead', num_classes=10, in_channels=256))
+    result = run_benchmark([config], shape=(32, 32), batch_size=1, warmup=0, repeats=1,
+                           threads=1, modes=['fused', 'compiled'], peak_size=64, progress=False)
+    rows = {r['candidate']: r for r in result['rows']}
+    fused = rows['mmmobile fused']
+    other = (LAYOUTS - {fused['layout']}).pop()
+    assert list(rows) == ['mmmobile fused', f'mmmobile fused, {other}',
+                          'mmmobile fused, compiled', 'mmpretrain fused, NCHW',
+                          'mmpretrain fused, channels_last']
+    compiled = rows['mmmobile fused, compiled']
+    assert compiled['error'] == ('RuntimeError: InvalidCxxCompiler: No working C++ compiler '
+                                 'found')
+    assert 'median_ms' not in compiled and 'compile_s' not in compiled
+    for name in rows.keys() - {'mmmobile fused, compiled'}:
+        assert rows[name]['relative_error'] < 1e-4, name
+    (target, ) = result['targets']
+    assert target['peer'].endswith('with our weights')
+    assert 'mmmobile fused, compiled: not measured at batch 1 (RuntimeError: ' in ' '.join(
+        target['notes'])
+    report = markdown_report(result)
+    assert '| mmmobile fused, compiled |' in report
+    assert 'batch 1: RuntimeError: InvalidCxxCompiler' in report
 
 
 @pytest.mark.parametrize('argv, message', [
     (['nosuch-9.9', '--out', 'OUT'], "unknown variant 'nosuch-9.9'"),
     (['missing/config.py', '--out', 'OUT'], 'config file not found'),
-    (['cmt-ti', '--out', 'OUT', '--modes', 'eager'], 'unknown mode'),
+    (['cmt-ti', '--out', 'OUT', '--modes', 'eager'], "unknown mode(s) ['eager']"),
+    (['cmt-ti', '--out', 'OUT', '--modes', 'fused,compiled,jit'], "unknown mode(s) ['jit']"),
     (['cmt-ti', '--out', 'OUT', '--repeats', '0'], 'must be positive'),
     (['cmt-ti', '--out', 'FILE'], 'is not a folder'),
     (['cmt-ti'], 'give --out DIR and/or --zoo'),
@@ -153,10 +272,7 @@ def test_dense_config_measures_whole_model():
     (['--out', 'OUT'], 'nothing to benchmark'),
 ])
 def test_cli_rejects_bad_input(argv, message, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('benchmark_tool',
-                                                  osp.join(REPO, 'tools', 'benchmark.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool()
     (tmp_path / 'FILE').write_text('')
     argv = [str(tmp_path / a) if a in ('OUT', 'FILE') else a for a in argv]
     assert tool.main(argv) == 2
@@ -164,3 +280,19 @@ def test_cli_rejects_bad_input(argv, message, tmp_path, capsys):
     assert err.startswith('benchmark: error:') and message in err and '\n' not in err
     assert not (tmp_path / 'OUT').exists()
 
+
+def test_cli_modes_and_command_reach_the_results(tmp_path, capsys):
+    """``--modes`` takes commas or spaces; the output names the command that produced it."""
+    config = classifier_config(
+        tmp_path / 'repvit-tiny.py',
+        dict(type='mmmobile.RepViT', arch=REPVIT_TINY, out_indices=(3, )),
+        dict(type='mmmobile.RepViTClsHead', num_classes=10, in_channels=32))
+    argv = [config, '--shape', '32', '32', '--modes', 'unfused,fused', 'torchscript',
+            '--batch-size', '1', '--warmup', '0', '--repeats', '1', '--threads', '1',
+            '--gemm-size', '64', '--no-progress', '--out', str(tmp_path / 'out')]
+    assert load_tool().main(argv) == 0
+    saved = json.loads((tmp_path / 'out' / 'benchmark.json').read_text())
+    assert saved['meta']['modes'] == ['unfused', 'fused', 'torchscript']
+    assert saved['meta']['command'] == command_line(argv)
+    assert [r['runtime'] for r in saved['rows']] == ['eager', 'eager', 'eager', 'torchscript']
+    assert f"`{command_line(argv)}`" in capsys.readouterr().out

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmmobile.engine import ToolError, load_config, prepare_test_config
-from mmmobile.utils import randomize_bn_statistics
+from mmmobile.engine import load_config, prepare_test_config
+from mmmobile.utils import ToolError, randomize_bn_statistics
 from .conftest import REPO_ROOT
 from .tool_loader import load_tool
 

@@ -15,16 +15,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         description='Measure mmmobile models: params and MACs (mmengine), latency at batch 1 '
-        'and throughput at batch N for eager unfused / eager fused / TorchScript / ONNX Runtime, '
-        "timm's RepViT and mmpretrain's RepLKNet in NCHW and channels_last in the same "
-        'interleaved loop, the fp32 GEMM peak and each model\'s fraction of it. Writes '
-        'benchmark.md, benchmark.csv, benchmark.json and latency_vs_top1.png into --out.',
+        'and throughput at batch N for eager unfused / eager fused / TorchScript / ONNX Runtime '
+        '/ torch.compile, timm\'s RepViT and mmpretrain\'s RepLKNet in NCHW and channels_last '
+        'in the same interleaved loop, the fp32 GEMM peak and each model\'s fraction of it. '
+        'Writes benchmark.md, benchmark.csv, benchmark.json and latency_vs_top1.png into --out.',
         epilog='examples: benchmark.py repvit-m1.0 cmt-ti --out work_dirs/bench; '
-        'benchmark.py all --zoo; benchmark.py configs/det/repvit_maskrcnn.py --out DIR')
+        'benchmark.py all --zoo; benchmark.py replknet-31b --modes fused compiled --out DIR; '
+        'benchmark.py configs/det/repvit_maskrcnn.py --out DIR')
     parser.add_argument('targets', nargs='*', metavar='CONFIG_OR_VARIANT',
                         help="config files, registered variant names (e.g. repvit-m1.0, "
                         "replknet-31b, cmt-ti, mobilevitv3-xxs) or 'all' for every variant")
     parser.add_argument('--out', help='output folder (required unless --zoo)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the results of an earlier benchmark in --out (other files '
+                        'are never removed)')
     parser.add_argument('--zoo', nargs='?', const='README.md', metavar='README',
                         help='regenerate the model-zoo table between the markers of README '
                         '(default README.md) from these measurements')
@@ -37,8 +41,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='torch and ONNX Runtime threads (default: torch default)')
     parser.add_argument('--warmup', type=int, default=3, help='untimed rounds (default 3)')
     parser.add_argument('--repeats', type=int, default=10, help='timed rounds (default 10)')
-    parser.add_argument('--modes', nargs='+', default=None,
-                        help='subset of: unfused fused torchscript onnxruntime (default all)')
+    parser.add_argument('--modes', nargs='+', default=None, metavar='MODE',
+                        help='candidates of ours, space- or comma-separated: unfused, fused '
+                        '(eager, both memory layouts), torchscript, onnxruntime, compiled '
+                        '(torch.compile, inductor with freezing, of the fused model; its compile '
+                        'time is reported; a failed compile, e.g. without a C++ compiler, is a row '
+                        'saying why). Default: all but compiled, which compiles once per model and '
+                        'batch size and takes far longer than the timing itself')
     parser.add_argument('--no-peers', action='store_true', help='do not time peer packages')
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     parser.add_argument('--gemm-size', type=int, default=2048,
@@ -49,8 +58,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the benchmark; user errors are reported in one line."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    from mmmobile.benchmark import MODES, list_variants, run_benchmark, update_readme_zoo
+    from mmmobile.benchmark import (DEFAULT_MODES, command_line, list_variants, run_benchmark,
+                                    update_readme_zoo)
     from mmmobile.benchmark.report import markdown_report, summary_table, write_outputs
     from mmmobile.engine import USER_ERRORS
 
@@ -62,20 +73,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.out and not args.zoo:
         print('benchmark: error: give --out DIR and/or --zoo', file=sys.stderr)
         return 2
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        print(f'benchmark: error: --out {args.out} exists and is not a folder', file=sys.stderr)
-        return 2
+    if args.out:  # before measuring: the overwrite rule of every tool
+        from mmmobile.utils.io import check_output_folder
+        try:
+            check_output_folder(args.out, args.overwrite)
+        except USER_ERRORS as error:
+            print(f'benchmark: error: {error}', file=sys.stderr)
+            return error.exit_code
     if args.zoo and not os.path.isfile(args.zoo):
         print(f'benchmark: error: README not found: {args.zoo}', file=sys.stderr)
         return 2
+    modes = [m for word in args.modes for m in word.split(',') if m] if args.modes else \
+        DEFAULT_MODES
     try:
         result = run_benchmark(args.targets, shape=args.shape, batch_size=args.batch_size,
-                               modes=args.modes or MODES, peers=not args.no_peers,
+                               modes=modes, peers=not args.no_peers,
                                threads=args.threads, warmup=args.warmup, repeats=args.repeats,
                                device=args.device, peak_size=args.gemm_size,
                                progress=not args.no_progress)
+        result['meta']['command'] = command_line(argv)
         if args.out:
-            paths = write_outputs(result, args.out)
+            paths = write_outputs(result, args.out, overwrite=args.overwrite)
         if args.zoo:
             update_readme_zoo(result, args.zoo)
     except USER_ERRORS as error:

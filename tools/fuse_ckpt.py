@@ -3,38 +3,36 @@
 import argparse
 import sys
 
-from mmmobile.deploy import fuse_checkpoint
-from mmmobile.engine import ToolError
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Re-parameterize a trained classifier, detector or segmentor and write a fused '
-        'checkpoint plus a deploy config (evaluate them with tools/test.py).')
+        'checkpoint plus a deploy config (evaluate them with tools/test.py) and report.json; the '
+        'fused model and the reloaded files are verified against the unfused model (relative '
+        'error <= 1e-4). tools/deploy.py does the same and also exports.')
     parser.add_argument('config', help='training config of the model')
     parser.add_argument('checkpoint', help='trained checkpoint')
-    parser.add_argument('out_dir', help='output folder (fused.pth, deploy_config.py)')
+    parser.add_argument('out_dir', help='output folder (fused.pth, deploy_config.py, report.json)')
     parser.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
-                        help='probe input size for the fused-vs-unfused check (default 224 224)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing out_dir')
+                        help='input size of the fused-vs-unfused check (default 224 224)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the results in an existing out_dir')
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    if min(args.shape) < 1:
-        print(f'fuse_ckpt: error: invalid --shape {args.shape}', file=sys.stderr)
-        return 1
+    # Imported after parsing, so --help and argument errors answer at once.
+    from mmmobile.deploy import fuse_checkpoint, summary_lines
+    from mmmobile.engine import USER_ERRORS
     try:
         report = fuse_checkpoint(args.config, args.checkpoint, args.out_dir,
-                                 input_shape=(1, 3, *args.shape), overwrite=args.overwrite)
-    except (ToolError, FileNotFoundError, FileExistsError, RuntimeError, KeyError) as error:
+                                 input_shape=tuple(args.shape), overwrite=args.overwrite)
+    except USER_ERRORS as error:
         print(f'fuse_ckpt: error: {error}', file=sys.stderr)
-        return 1
-    print(f"params before fusing: {report['params_before']:,}")
-    print(f"params after fusing:  {report['params_after']:,}")
-    print(f"fused vs unfused max relative difference: {report['max_relative_difference']:.3e}")
-    print(f"wrote {report['checkpoint']} and {report['config']}")
+        return getattr(error, 'exit_code', 1)
+    for line in summary_lines(report):
+        print(line)
     return 0
 
 

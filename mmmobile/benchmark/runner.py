@@ -7,8 +7,10 @@ variant name from :mod:`mmmobile.benchmark.zoo`) it
   mmengine's ``get_model_complexity_info``;
 - builds the candidates: our model unfused and fused (eager, in its preferred memory layout,
   :mod:`mmmobile.layout`; the fused model also in the other layout, so the preference stays
-  measured), the fused model traced with TorchScript and exported to ONNX Runtime, and the peer
-  package's classifier (:mod:`mmmobile.benchmark.peers`) in NCHW and channels_last;
+  measured), the fused model traced with TorchScript, exported to ONNX Runtime and (asked for by
+  name) compiled with ``torch.compile`` (:func:`compile_model`, compile time reported), and the
+  peer package's classifier (:mod:`mmmobile.benchmark.peers`) in NCHW and channels_last; a
+  candidate that fails to build is a row saying why;
 - checks that every candidate of ours computes the unfused model's output (BN statistics are
   randomized first, so fusing is not trivially exact);
 - times all candidates interleaved in one loop (batch 1, then batch N for throughput), so ratios
@@ -24,20 +26,28 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
-from ..engine import ToolError
+from ..deploy.export import onnx_session
+from ..deploy.fuse import count_parameters
+from ..deploy.wrappers import TensorMode
 from ..layout import preferred_memory_format
 from ..reparam import switch_to_deploy
+from ..utils import ToolError, randomize_bn_statistics, relative_error
 from .hardware import machine_info, matmul_peak_gflops
 from .peers import find_peer, peer_note
 from .timing import interleaved_latency, summarize
 from .zoo import Variant, config_input_size, find_variant, list_variants
 
-MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime')
+#: Candidates of ours: eager unfused, eager fused (both layouts), the fused model traced with
+#: TorchScript, exported to ONNX Runtime and compiled with ``torch.compile``.
+MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime', 'compiled')
+#: What a run measures unless told otherwise: compiling takes far longer than the other
+#: candidates (once per model and batch size), so ``compiled`` is asked for by name.
+DEFAULT_MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime')
 LAYOUT_NAMES = {torch.contiguous_format: 'NCHW', torch.channels_last: 'channels_last'}
 ALL = 'all'
 
@@ -50,7 +60,7 @@ class Target:
         name (str): Display name (variant name or config file stem).
         task (str): 'cls', 'det', 'seg' or 'backbone'.
         family (str): Backbone class name.
-        arch (str, optional): Arch key, when known.
+        arch (str | dict, optional): Arch key (or a config's arch dict), when known.
         input_size (tuple[int, int]): ``(H, W)``.
         build (callable): Returns the unfused model in eval mode (plain module).
         top1 (float, optional): Paper top-1 of a variant.
@@ -61,77 +71,13 @@ class Target:
     name: str
     task: str
     family: str
-    arch: Optional[str]
+    arch: Union[str, Dict, None]
     input_size: Tuple[int, int]
     build: Callable[[], nn.Module]
     top1: Optional[float] = None
     config: Optional[str] = None
     notes: List[str] = field(default_factory=list)
     series: Optional[str] = None
-
-
-class TensorForward(nn.Module):
-    """Plain ``tensor -> tensors`` call of an OpenMMLab model (``mode='tensor'``).
-
-    Detectors get one data sample per image holding the input's shape (two-stage detectors
-    need it for their proposals). Bare backbones are called directly.
-
-    Args:
-        model (nn.Module): Classifier, detector, segmentor or bare backbone.
-        task (str): 'cls', 'det', 'seg' or 'backbone'.
-    """
-
-    def __init__(self, model: nn.Module, task: str) -> None:
-        super().__init__()
-        self.model = model
-        self.task = task
-
-    def forward(self, x: torch.Tensor):
-        if self.task == 'backbone':
-            return self.model(x)
-        if self.task == 'det':
-            from mmdet.structures import DetDataSample
-            shape = tuple(x.shape[-2:])
-            samples = [
-                DetDataSample(metainfo=dict(img_shape=shape, pad_shape=shape, ori_shape=shape,
-                                            batch_input_shape=shape, scale_factor=(1., 1.)))
-                for _ in range(x.shape[0])
-            ]
-            return self.model(x, samples, mode='tensor')
-        return self.model(x, mode='tensor')
-
-
-def flatten_tensors(outputs) -> List[torch.Tensor]:
-    """Every tensor in a nested tuple/list/dict of outputs, in order."""
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, dict):
-        outputs = list(outputs.values())
-    if isinstance(outputs, (list, tuple)):
-        return [t for item in outputs for t in flatten_tensors(item)]
-    return []
-
-
-def relative_error(actual, expected) -> float:
-    """``||a - e|| / ||e||`` over all output tensors concatenated."""
-    a = torch.cat([t.detach().float().reshape(-1).cpu() for t in flatten_tensors(actual)])
-    e = torch.cat([t.detach().float().reshape(-1).cpu() for t in flatten_tensors(expected)])
-    return ((a - e).norm() / e.norm().clamp_min(1e-12)).item()
-
-
-def randomize_bn_statistics(model: nn.Module, seed: int = 0) -> None:
-    """Give every BatchNorm random running statistics and affine parameters (in place), so that
-    fusing them is a real test and timings do not profit from identity layers."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                shape = module.running_mean.shape
-                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-                if module.affine:
-                    module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
-                    module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
 
 
 def model_complexity(model: nn.Module, inputs: torch.Tensor) -> Dict:
@@ -143,7 +89,7 @@ def model_complexity(model: nn.Module, inputs: torch.Tensor) -> Dict:
     from mmengine.analysis import get_model_complexity_info
     from mmengine.logging import MMLogger
 
-    params = sum(p.numel() for p in model.parameters())
+    params = count_parameters(model)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel('ERROR')  # one "Unsupported operator" line per op type is noise here
@@ -200,8 +146,10 @@ def config_target(path: str, shape: Optional[Tuple[int, int]] = None,
     backbone = cfg.model.get('backbone', {})
     family = str(backbone.get('type', '?')).split('.')[-1]
     arch = backbone.get('arch')
+    if isinstance(arch, dict):
+        arch = arch.to_dict() if hasattr(arch, 'to_dict') else dict(arch)
     return Target(name or osp.splitext(osp.basename(path))[0], task, family,
-                  arch if isinstance(arch, str) else None, tuple(shape),
+                  arch if isinstance(arch, (str, dict)) else None, tuple(shape),
                   lambda: build_model(cfg), config=path)
 
 
@@ -285,25 +233,18 @@ def _traced(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 
 def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int, workdir: str,
                  tag: str) -> Callable[[], object]:
-    import onnxruntime as ort
-
     path = osp.join(workdir, f'{tag}.onnx')
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')
         torch.onnx.export(model, (x.cpu().contiguous(), ), path, dynamo=False, opset_version=17,
                           input_names=['input'])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    # Spinning worker threads keep a core busy after each run and slow whichever model the
-    # interleaved loop times next (measured: 2x on MobileViTv3-XXS); torch's own pool does not.
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    options.inter_op_num_threads = 1
     providers = ['CPUExecutionProvider']
     if x.device.type == 'cuda':
+        import onnxruntime as ort
         if 'CUDAExecutionProvider' not in ort.get_available_providers():
             raise RuntimeError('onnxruntime has no CUDA execution provider here')
         providers.insert(0, 'CUDAExecutionProvider')
-    session = ort.InferenceSession(path, options, providers=providers)
+    session = onnx_session(path, threads=threads, providers=providers)
     feed = {'input': x.detach().cpu().contiguous().numpy()}
 
     def run():
@@ -312,10 +253,45 @@ def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int, workdir: str,
     return run
 
 
+def compile_model(model: nn.Module, x: torch.Tensor) -> Tuple[Callable[[], object], float]:
+    """``torch.compile`` (inductor, ``freezing``) of an inference model, compiled on ``x`` now.
+
+    Freezing folds the parameters into the graph as constants, which inductor only does without
+    autograd, so the compiling call runs under ``torch.inference_mode()`` as the timing loop
+    does (a different grad mode would recompile). Dynamo's caches are reset first: every target
+    compiles the same ``TensorMode.forward`` and would soon reach the recompile limit.
+
+    Args:
+        model (nn.Module): The fused model in eval mode.
+        x (Tensor): The input it will be called with.
+
+    Returns:
+        tuple: A zero-argument function calling the compiled model on ``x``, and the seconds
+        the first call took (tracing, compiling and one run).
+
+    Raises:
+        Exception: Whatever compiling raises (e.g. no working C++ compiler for inductor).
+    """
+    torch.compiler.reset()
+    compiled = torch.compile(model, backend='inductor', dynamic=False,
+                             options={'freezing': True})
+    start = time.perf_counter()
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        compiled(x)
+    return (lambda: compiled(x)), time.perf_counter() - start
+
+
+def _error_text(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return f'{type(error).__name__}: {lines[0][:200] if lines else "(no message)"}'
+
+
 def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Optional[nn.Module],
                 peer_package: Optional[str], batch: int, modes: Sequence[str], threads: int,
-                device: str, workdir: str, errors: Dict[str, str]) -> Dict[str, Dict]:
-    """Name -> dict(fn, impl, form, runtime, layout) for one input batch."""
+                device: str, workdir: str) -> Dict[str, Dict]:
+    """Name -> dict(fn, impl, form, runtime, layout[, compile_s]) for one input batch; a
+    candidate that cannot be built has ``fn=None`` and ``error`` (why)."""
     preferred = preferred_memory_format(fused)
     other = torch.channels_last if preferred == torch.contiguous_format else \
         torch.contiguous_format
@@ -325,11 +301,16 @@ def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Opti
     found = {}
 
     def add(name, impl, form, runtime, layout, make):
+        found[name] = dict(impl=impl, form=form, runtime=runtime,
+                           layout=LAYOUT_NAMES.get(layout, str(layout)))
         try:
-            found[name] = dict(fn=make(), impl=impl, form=form, runtime=runtime,
-                               layout=LAYOUT_NAMES.get(layout, str(layout)))
+            made = make()
         except Exception as error:  # noqa: BLE001 - reported in the results, not fatal
-            errors[name] = f'{type(error).__name__}: {str(error).splitlines()[0][:200]}'
+            found[name].update(fn=None, error=_error_text(error))
+            return
+        if isinstance(made, tuple):  # (fn, compile seconds)
+            made, found[name]['compile_s'] = made
+        found[name]['fn'] = made
 
     if 'unfused' in modes:
         model = _to_layout(unfused, preferred)
@@ -350,6 +331,10 @@ def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Opti
             lambda: _onnxruntime(copy.deepcopy(fused).to(memory_format=torch.contiguous_format),
                                  inputs[torch.contiguous_format], threads, workdir,
                                  f'{target.name}-b{batch}'))
+    if not dense and 'compiled' in modes:
+        add('mmmobile fused, compiled', 'mmmobile', 'fused', 'compiled', preferred,
+            lambda: compile_model(_to_layout(copy.deepcopy(fused), preferred),
+                                  inputs[preferred]))
     if peer is not None:
         for layout in (torch.contiguous_format, torch.channels_last):
             model = _to_layout(copy.deepcopy(peer), layout)
@@ -358,65 +343,91 @@ def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Opti
     return found
 
 
-def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers: bool,
-                    threads: int, warmup: int, repeats: int, device: str, peak: float,
-                    progress: Optional[Callable[[], None]]) -> Dict:
+def build_forms(target: Target, device: str = 'cpu') -> Tuple[nn.Module, nn.Module, nn.Module]:
+    """The model of ``target`` with random BatchNorm statistics, unfused and fused.
+
+    Args:
+        target (Target): What to build.
+        device (str): Device. Defaults to 'cpu'.
+
+    Returns:
+        tuple: The built model, the same model as a :class:`~mmmobile.deploy.TensorMode` call
+        (the unfused candidate) and a fused copy of that, all in eval mode.
+    """
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # toolbox deprecation notes while building
         raw = target.build()
     randomize_bn_statistics(raw)
-    unfused = TensorForward(raw, target.task).to(device).eval()
+    unfused = TensorMode(raw).to(device).eval()
     fused = switch_to_deploy(copy.deepcopy(unfused)).eval()
+    return raw, unfused, fused
 
+
+def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers: bool,
+                    threads: int, warmup: int, repeats: int, device: str, peak: float,
+                    progress: Optional[Callable[[], None]]) -> Dict:
+    raw, unfused, fused = build_forms(target, device)
     x1 = _make_input(1, target.input_size, device)
     cost = model_complexity(copy.deepcopy(fused), x1)
-    params_unfused = sum(p.numel() for p in unfused.parameters())
+    params_unfused = count_parameters(unfused)
 
-    peer, peer_package, note = None, None, None
+    peer, peer_package, note, shares_weights = None, None, None, False
     if target.task == 'cls' and target.arch is not None:
-        peer_package, build_peer, note = find_peer(target.family, target.arch)
+        peer_package, build_peer, shares_weights, note = find_peer(target.family, target.arch)
         if build_peer is not None and peers:
             torch.manual_seed(0)
-            peer = build_peer().to(device).eval()
+            peer = build_peer(raw.state_dict()) if shares_weights else build_peer()
+            peer = peer.to(device).eval()
+            if shares_weights:
+                note += ', with our weights'
         elif build_peer is not None:
             note = 'peers not measured (--no-peers)'
     elif target.task == 'cls':
         note = peer_note(target.family)
 
-    errors: Dict[str, str] = {}
     rows: Dict[str, Dict] = {}
     with tempfile.TemporaryDirectory(prefix='mmmobile-bench-') as workdir:
         for batch in ([1, batch_size] if batch_size > 1 else [1]):
             candidates = _candidates(target, unfused, fused, peer, peer_package, batch, modes,
-                                     threads, device, workdir, errors)
-            if batch == 1:  # every candidate of ours must compute the unfused model's output
+                                     threads, device, workdir)
+            working = {n: c for n, c in candidates.items() if c['fn'] is not None}
+            if batch == 1:  # ours, and a peer with our weights, compute the unfused output
                 with torch.inference_mode():
                     reference = unfused(_make_input(1, target.input_size, device))
-                    for name, cand in candidates.items():
-                        if cand['impl'] == 'mmmobile':
+                    for name, cand in working.items():
+                        if cand['impl'] == 'mmmobile' or shares_weights:
                             cand['relative_error'] = relative_error(cand['fn'](), reference)
-            times = interleaved_latency({n: c['fn'] for n, c in candidates.items()},
+            times = interleaved_latency({n: c['fn'] for n, c in working.items()},
                                         warmup=warmup, repeats=repeats, threads=threads,
                                         device=device, progress=progress)
             for name, cand in candidates.items():
-                row = rows.setdefault(name, {k: v for k, v in cand.items() if k != 'fn'})
+                fields = {k: v for k, v in cand.items() if k not in ('fn', 'error', 'compile_s')}
+                row = rows.setdefault(name, fields)
+                if name not in working:
+                    row['error' if batch == 1 else 'batch_error'] = cand['error']
+                    continue
                 stats = summarize(times[name])
                 if batch == 1:
                     row.update(stats)
+                    if 'compile_s' in cand:
+                        row['compile_s'] = cand['compile_s']
                 else:
                     row['batch_size'] = batch
                     row['throughput'] = batch * 1e3 / stats['median_ms']
                     row['batch_median_ms'] = stats['median_ms']
+                    if 'compile_s' in cand:
+                        row['batch_compile_s'] = cand['compile_s']
 
     macs = cost.get('macs')
-    for row in rows.values():
-        if macs and row.get('median_ms'):
+    timed = {n: r for n, r in rows.items() if r.get('median_ms') is not None}
+    for row in timed.values():
+        if macs:
             achieved = 2 * macs / (row['median_ms'] / 1e3) / 1e9
             row['gflops'] = achieved
             row['peak_fraction'] = achieved / peak if peak else None
-    ours = rows.get('mmmobile fused')
-    peer_rows = [r for r in rows.values() if r['impl'] not in ('mmmobile', )]
+    ours = timed.get('mmmobile fused')
+    peer_rows = [r for r in timed.values() if r['impl'] != 'mmmobile']
     summary = dict(
         name=target.name, task=target.task, family=target.family, arch=target.arch,
         config=target.config, input_size=list(target.input_size), top1=target.top1,
@@ -433,9 +444,9 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
         summary['peer_best_ms'] = best['median_ms']
         summary['peer_best_layout'] = best['layout']
         summary['ratio_to_peer'] = ours['median_ms'] / best['median_ms']
-        for row in rows.values():
+        for row in timed.values():
             row['ratio_to_peer'] = row['median_ms'] / best['median_ms']
-    other = [r for n, r in rows.items() if n.startswith('mmmobile fused, ') and
+    other = [r for n, r in timed.items() if n.startswith('mmmobile fused, ') and
              r['runtime'] == 'eager']
     if ours and other and other[0]['median_ms'] < 0.95 * ours['median_ms']:
         summary['notes'].append(f"fused model measured faster in {other[0]['layout']} "
@@ -446,15 +457,17 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
             f"fused vs unfused outputs differ by {ours['relative_error']:.1e}: a two-stage "
             'detector keeps its top-k proposals, and float rounding reorders near-ties; the '
             'backbone + neck features are what tools/deploy.py verifies')
-    for name, message in errors.items():
-        summary['notes'].append(f'{name}: not measured ({message})')
+    for name, row in rows.items():
+        for key, batch in (('error', 1), ('batch_error', batch_size)):
+            if key in row:
+                summary['notes'].append(f'{name}: not measured at batch {batch} ({row[key]})')
     return dict(summary=summary, rows=[dict(candidate=n, **r) for n, r in rows.items()])
 
 
 def run_benchmark(specs: Sequence[str],
                   shape: Optional[Tuple[int, int]] = None,
                   batch_size: int = 8,
-                  modes: Sequence[str] = MODES,
+                  modes: Sequence[str] = DEFAULT_MODES,
                   peers: bool = True,
                   threads: Optional[int] = None,
                   warmup: int = 3,
@@ -470,7 +483,8 @@ def run_benchmark(specs: Sequence[str],
         shape (tuple[int, int], optional): ``(H, W)`` for every target; default: each target's
             native / test size.
         batch_size (int): Batch of the throughput run; 1 skips it. Defaults to 8.
-        modes (Sequence[str]): Subset of :data:`MODES`. Defaults to all.
+        modes (Sequence[str]): Subset of :data:`MODES`. Defaults to :data:`DEFAULT_MODES`
+            (all but ``compiled``).
         peers (bool): Time peer packages where installed. Defaults to True.
         threads (int, optional): Torch (and ONNX Runtime intra-op) threads. Defaults to the
             current torch setting.
@@ -484,7 +498,9 @@ def run_benchmark(specs: Sequence[str],
     Returns:
         dict: ``meta`` (machine, threads, GEMM peak, settings), ``targets`` (one summary per
         target) and ``rows`` (one per target and candidate: latency median / quartiles / min /
-        max in ms, throughput, relative error, ratio to the best peer layout, FLOP/s fraction).
+        max in ms, throughput, relative error, ratio to the best peer layout, FLOP/s fraction,
+        ``compile_s`` / ``batch_compile_s`` for compiled models; a candidate that could not be
+        built or compiled has ``error`` (or ``batch_error``) instead of timings).
 
     Raises:
         ToolError: Bad settings, unknown variants or missing config files.

@@ -536,7 +536,7 @@ def check_parts(task: str, parts: Optional[str]) -> str:
     Raises:
         ToolError: ``parts`` is not one of :data:`PARTS` for the task.
     """
-    from ..engine import ToolError
+    from ..utils import ToolError
     choices = PARTS[task]
     if parts is None:
         return choices[0]
@@ -564,7 +564,7 @@ def end2end_wrapper(model: nn.Module, task: str, parts: str,
         ExportError: The detector's head or post-processing has no end-to-end export (the
             part is named), or ``paste_masks`` for a model without masks.
     """
-    from ..engine import ToolError
+    from ..utils import ToolError
     if paste_masks and not (task == 'detection' and parts == 'detections'
                             and getattr(getattr(model, 'roi_head', None), 'with_mask', False)):
         raise ToolError('--paste-masks needs an instance segmentation detector exported with '

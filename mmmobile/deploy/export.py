@@ -17,14 +17,14 @@ import copy
 import io
 import re
 import warnings
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..engine import ToolError
 from ..layout import preferred_memory_format, to_preferred_memory_format
+from ..utils import ToolError, relative_error
 
 #: Relative error (``||a - b|| / ||b||``) the exported outputs must reach against PyTorch.
 TOLERANCE = 1e-4
@@ -38,15 +38,6 @@ _OP_NAME = re.compile(r"(?:operator|op) '([\w:.]+)'|when translating ([\w:.]+)")
 
 class ExportError(ToolError):
     """An exporter failed (e.g. an operator it cannot convert) or verification failed."""
-
-
-def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    """``||actual - expected|| / ||expected||`` in float64 (inf when the shapes differ)."""
-    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
-    if actual.shape != expected.shape:
-        return float('inf')
-    expected = expected.double()
-    return ((actual.double() - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
 def max_relative_error(actual: Sequence, expected: Sequence[torch.Tensor]) -> float:
@@ -97,12 +88,30 @@ def _run_wrapper(wrapper: nn.Module, inputs: torch.Tensor) -> List[torch.Tensor]
         return list(wrapper(inputs))
 
 
-def onnx_session(path: str):
-    """An onnxruntime CPU session for ``path``."""
+def onnx_session(path: str, threads: Optional[int] = None,
+                 providers: Sequence[str] = ('CPUExecutionProvider', )):
+    """An onnxruntime session for ``path`` that keeps the runtime's own log out of the terminal.
+
+    A failing run reaches the caller as an exception (the deploy report keeps its first line);
+    onnxruntime would also print it as an ``[E:onnxruntime:...]`` line, so only fatal messages
+    are logged.
+
+    Args:
+        path (str): The ``.onnx`` file.
+        threads (int, optional): Intra-op threads, without spinning (for timing). Defaults to
+            onnxruntime's choice.
+        providers (Sequence[str]): Execution providers. Defaults to the CPU provider.
+    """
     import onnxruntime as ort
     options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    options.log_severity_level = 4
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning worker threads keep a core busy after each run and slow whichever model an
+        # interleaved benchmark loop times next (measured: 2x on MobileViTv3-XXS).
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    return ort.InferenceSession(path, options, providers=list(providers))
 
 
 def run_onnx(session, inputs: torch.Tensor) -> List[np.ndarray]:

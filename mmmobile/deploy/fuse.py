@@ -1,22 +1,17 @@
-"""Fuse a trained model into its deploy form and write a checkpoint + config that load directly."""
+"""Build a model, derive its deploy config and save a fused model as checkpoint + config."""
 import copy
 import inspect
-import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
 from ..engine import load_config
-from ..reparam import switch_to_deploy
 
 
 def _as_config(config: Union[str, Config]) -> Config:
@@ -87,28 +82,6 @@ def deploy_config(config: Union[str, Config]) -> Config:
     return cfg
 
 
-def _probe_outputs(model: nn.Module, inputs: torch.Tensor) -> list:
-    """Deterministic tensors to compare fused and unfused models on.
-
-    Classifiers and segmentors: the head outputs (``mode='tensor'``). Detectors: backbone + neck
-    feature maps (the heads need per-image meta information and hold no fusable parts).
-    """
-    try:
-        from mmdet.models.detectors import BaseDetector
-    except ImportError:  # mmdet not installed
-        BaseDetector = ()
-    with torch.no_grad():
-        if isinstance(model, BaseDetector):
-            outputs = model.extract_feat(inputs)
-        else:
-            outputs = model(inputs, mode='tensor')
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, dict):
-        outputs = list(outputs.values())
-    return [o for o in outputs if isinstance(o, torch.Tensor)]
-
-
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
@@ -139,57 +112,3 @@ def save_fused(model: nn.Module, config: Union[str, Config], folder: str,
     deploy_cfg.dump(config_file)
     return checkpoint, config_file
 
-
-def fuse_checkpoint(config: Union[str, Config], checkpoint: str, out_dir: str,
-                    input_shape=(1, 3, 224, 224), overwrite: bool = False) -> Dict:
-    """Fuse a trained model and write ``fused.pth`` and ``deploy_config.py`` into ``out_dir``.
-
-    The fused checkpoint loads strictly into the model built from the deploy config, so
-    ``tools/test.py OUT/deploy_config.py OUT/fused.pth`` evaluates it.
-
-    Args:
-        config (str | Config): Training config of the model.
-        checkpoint (str): Trained checkpoint.
-        out_dir (str): Output folder; must not exist unless ``overwrite``.
-        input_shape (tuple): Shape of the random probe input used to compare fused and unfused
-            outputs. Defaults to ``(1, 3, 224, 224)``.
-        overwrite (bool): Replace an existing ``out_dir``. Defaults to False.
-
-    Returns:
-        dict: ``params_before``, ``params_after``, ``max_relative_difference`` (the largest
-        ``||fused - unfused|| / ||unfused||`` over the probe outputs) and the written paths.
-    """
-    if osp.exists(out_dir) and not overwrite:
-        raise FileExistsError(f'{out_dir} already exists; pass overwrite=True (--overwrite)')
-    cfg = _as_config(config)
-    model = build_model(cfg, checkpoint)
-    generator = torch.Generator().manual_seed(0)
-    probe = torch.rand(*input_shape, generator=generator) * 255
-    reference = _probe_outputs(model, probe)
-    params_before = count_parameters(model)
-    switch_to_deploy(model)
-    params_after = count_parameters(model)
-    fused = _probe_outputs(model, probe)
-    difference = max(((f - r).norm() / r.norm().clamp_min(1e-12)).item()
-                     for f, r in zip(fused, reference))
-
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix='.fuse-')
-    try:
-        save_fused(model, cfg, staging, dict(fused_from=osp.basename(checkpoint),
-                                             params_before=params_before,
-                                             params_after=params_after))
-        if osp.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    report = dict(params_before=params_before, params_after=params_after,
-                  max_relative_difference=difference,
-                  checkpoint=osp.join(out_dir, 'fused.pth'),
-                  config=osp.join(out_dir, 'deploy_config.py'))
-    print_log(f'fused: params {params_before:,} -> {params_after:,}, '
-              f'max relative difference fused vs unfused {difference:.2e}', logger='current')
-    return report

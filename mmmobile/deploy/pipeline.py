@@ -1,4 +1,5 @@
-"""The deploy pipeline behind ``tools/deploy.py``: fuse, save, export, verify.
+"""The deploy pipeline behind ``tools/deploy.py`` and ``tools/fuse_ckpt.py``: fuse, save, export,
+verify.
 
 :func:`deploy` takes any mmpretrain/mmdet/mmseg config (and optionally a trained checkpoint),
 re-parameterizes the whole model with :func:`mmmobile.switch_to_deploy`, writes the fused
@@ -21,8 +22,9 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..engine import ToolError, load_checkpoint_file, load_config
+from ..engine import load_checkpoint_file, load_config
 from ..reparam import switch_to_deploy
+from ..utils import ToolError
 from .export import (DYNAMIC_AXES, TOLERANCE, ExportError, export_onnx, export_torchscript,
                      max_relative_error)
 from .fuse import build_model, count_parameters, save_fused
@@ -107,9 +109,9 @@ def preprocessing(model: nn.Module) -> Dict:
 def _check_request(formats: Sequence[str], input_shape: Sequence[int], batch_size: int,
                    dynamic: Sequence[str], out_dir: str, overwrite: bool) -> List[str]:
     unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ToolError(f'unknown export format {unknown[0] if unknown else None!r}; choose any '
-                        f'of {", ".join(FORMATS)}', exit_code=2)
+    if unknown:
+        raise ToolError(f'unknown export format {unknown[0]!r}; choose any of '
+                        f'{", ".join(FORMATS)}', exit_code=2)
     if len(input_shape) != 2 or min(input_shape) < 1 or batch_size < 1:
         raise ToolError(f'invalid input shape {tuple(input_shape)} / batch size {batch_size}: '
                         'need H W >= 1 and a batch size >= 1', exit_code=2)
@@ -179,8 +181,9 @@ def deploy(config: Union[str, Config],
             initialization is exported. Defaults to None.
         out_dir (str): Output folder; refused when it already holds files, unless
             ``overwrite``. Defaults to 'work_dirs/deploy'.
-        formats (Sequence[str]): Any of ``'onnx'``, ``'torchscript'``, ``'coreml'``.
-            Defaults to ``('onnx', )``.
+        formats (Sequence[str]): Any of ``'onnx'``, ``'torchscript'``, ``'coreml'``; none
+            writes only the fused checkpoint and config (:func:`fuse_checkpoint`). Defaults to
+            ``('onnx', )``.
         input_shape (tuple[int, int]): Export input ``(H, W)``. Defaults to (224, 224).
         batch_size (int): Export batch size (CoreML always uses 1). Defaults to 1.
         dynamic (Sequence[str]): ONNX axes to make dynamic where the model allows, from
@@ -284,6 +287,41 @@ def deploy(config: Union[str, Config],
         raise
     report['out_dir'] = out_dir
     return report
+
+
+def fuse_checkpoint(config: Union[str, Config],
+                    checkpoint: Optional[str],
+                    out_dir: str,
+                    input_shape: Tuple[int, int] = (224, 224),
+                    batch_size: int = 1,
+                    overwrite: bool = False,
+                    cfg_options: Optional[Dict] = None,
+                    trust_checkpoint: bool = False) -> Dict:
+    """:func:`deploy` without export formats (what ``tools/fuse_ckpt.py`` runs).
+
+    ``out_dir`` receives ``fused.pth``, ``deploy_config.py`` (``tools/test.py
+    OUT/deploy_config.py OUT/fused.pth`` evaluates them) and ``report.json``; the fused model
+    and the reloaded files are verified against the unfused model on a random input of
+    ``input_shape``.
+
+    Args:
+        config (str | Config): A classifier, detector or segmentor config.
+        checkpoint (str, optional): Trained weights.
+        out_dir (str): Output folder; refused when it already holds files, unless
+            ``overwrite``.
+        input_shape (tuple[int, int]): ``(H, W)`` of the verification input. Defaults to
+            (224, 224).
+        batch_size (int): Batch of the verification input. Defaults to 1.
+        overwrite (bool): Replace the results in ``out_dir``. Defaults to False.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+        trust_checkpoint (bool): Load a checkpoint holding pickled objects. Defaults to False.
+
+    Returns:
+        dict: The :func:`deploy` report, with an empty ``formats``.
+    """
+    return deploy(config, checkpoint, out_dir, formats=(), input_shape=input_shape,
+                  batch_size=batch_size, overwrite=overwrite, cfg_options=cfg_options,
+                  trust_checkpoint=trust_checkpoint)
 
 
 def summary_lines(report: Dict) -> List[str]:

@@ -1,8 +1,9 @@
-"""Export wrappers: a plain ``forward(image) -> tensors`` module around any OpenMMLab model.
+"""Plain ``forward(image) -> tensors`` modules around any OpenMMLab model.
 
-Exporters and tracers need a module that maps one normalized image batch to a fixed tuple of
-tensors. The wrappers pick, per task, the part of the model that exports without per-image meta
-information or post-processing (NMS, RoI ops):
+:class:`TensorMode` is the toolboxes' ``mode='tensor'`` call as a module (what the benchmark
+times and what the peers are wrapped in). Exporters and tracers need a module that maps one
+normalized image batch to a fixed tuple of tensors. The export wrappers pick, per task, the part
+of the model that exports without per-image meta information or post-processing (NMS, RoI ops):
 
 - classifiers: the logits (``mode='tensor'``);
 - segmentors: the decode head's logits resized to the input size (mmseg's ``mode='tensor'``
@@ -16,6 +17,9 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import BaseModel
+
+from ..utils import flatten_tensors
 
 
 def _toolbox_class(module: str, name: str) -> Optional[type]:
@@ -44,34 +48,52 @@ def model_task(model: nn.Module) -> str:
     return 'classification'
 
 
-def _as_tensor_list(outputs) -> List[torch.Tensor]:
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, dict):
-        outputs = list(outputs.values())
-    return [o for o in outputs if isinstance(o, torch.Tensor)]
+class TensorMode(nn.Module):
+    """An OpenMMLab model as a plain ``tensor -> tensors`` call (``mode='tensor'``).
+
+    Detectors get one data sample per image holding the input's shape (two-stage detectors need
+    it for their proposals); a bare backbone (not an mmengine ``BaseModel``) is called directly.
+
+    Args:
+        model (nn.Module): A classifier, detector, segmentor or bare backbone.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.task = model_task(model) if isinstance(model, BaseModel) else 'backbone'
+
+    def forward(self, image: torch.Tensor):
+        if self.task == 'backbone':
+            return self.model(image)
+        if self.task == 'detection':
+            from mmdet.structures import DetDataSample
+            shape = tuple(image.shape[-2:])
+            samples = [
+                DetDataSample(metainfo=dict(img_shape=shape, pad_shape=shape, ori_shape=shape,
+                                            batch_input_shape=shape, scale_factor=(1., 1.)))
+                for _ in range(image.shape[0])
+            ]
+            return self.model(image, samples, mode='tensor')
+        return self.model(image, mode='tensor')
 
 
-class ClassifierExport(nn.Module):
+class ClassifierExport(TensorMode):
     """Classifier logits ``(N, num_classes)`` for a normalized image batch.
 
     Args:
         model (nn.Module): An mmpretrain classifier.
     """
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
     def output_names(self, num_outputs: int) -> List[str]:
         """Names of the exported outputs."""
         return ['logits'] if num_outputs == 1 else [f'logits{i}' for i in range(num_outputs)]
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(_as_tensor_list(self.model(image, mode='tensor')))
+        return tuple(flatten_tensors(super().forward(image)))
 
 
-class SegmentorExport(nn.Module):
+class SegmentorExport(TensorMode):
     """Segmentation logits ``(N, num_classes, H, W)`` at the input size.
 
     The decode head's logits are resized bilinearly to the input size with the head's
@@ -82,8 +104,7 @@ class SegmentorExport(nn.Module):
     """
 
     def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.align_corners = bool(getattr(model, 'align_corners', False))
 
     def output_names(self, num_outputs: int) -> List[str]:
@@ -91,8 +112,7 @@ class SegmentorExport(nn.Module):
         return ['logits']
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor]:
-        logits = self.model(image, mode='tensor')
-        logits = F.interpolate(logits, size=image.shape[2:], mode='bilinear',
+        logits = F.interpolate(super().forward(image), size=image.shape[2:], mode='bilinear',
                                align_corners=self.align_corners)
         return (logits, )
 
@@ -135,7 +155,7 @@ class DetectorExport(nn.Module):
         self._num_feats = len(feats)
         if self.with_head:
             head_outputs = self.model.bbox_head(feats)
-            groups = [_as_tensor_list(group) for group in head_outputs]
+            groups = [flatten_tensors(group) for group in head_outputs]
             self._group_sizes = [len(group) for group in groups]
             for group in groups:
                 outputs += group

@@ -23,24 +23,12 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from mmmobile.utils.paths import find_config
+from ..utils.errors import ToolError
 from .checkpoint import UnsafeCheckpointError, load_checkpoint_file
 from .cpu import _type_name, apply_cpu_fallbacks, init_cpu_distributed
 from .data_check import (MissingDataError, check_data_exists, find_missing_pretrained,
                          missing_pretrained_message)
 from .hooks import SafeCheckpointHook
-
-
-class ToolError(RuntimeError):
-    """A user error (bad argument, missing file) that the tools report in one message.
-
-    Args:
-        message: The message.
-        exit_code: The process exit status the tools use (2 for bad arguments, as argparse).
-    """
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 #: Exceptions the tools turn into one ``error:`` line and a non-zero exit (no traceback).

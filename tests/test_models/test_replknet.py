@@ -1,6 +1,5 @@
 """RepLKNet: shapes, freezing, parameter counts, re-parameterization, the fused inference
 path, official fixtures and the converter (official and mmpretrain layouts)."""
-import json
 import os.path as osp
 import subprocess
 import sys
@@ -12,9 +11,10 @@ import torch.nn as nn
 from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import RepLKNet
 from mmmobile.models.layers.large_kernel import ReparamLargeKernelConv
+from mmmobile.utils import ToolError
 from ..conftest import REPO_ROOT
 from .utils import (check_norm_state, count_parameters, fused_and_stock_outputs,
-                    randomize_bn_statistics, relative_error)
+                    official_fixture, randomize_bn_statistics, relative_error)
 
 # The official kernel sizes on a tiny width.
 TINY_ARCH = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
@@ -293,16 +293,9 @@ class Classifier(nn.Module):
         return self.head((self.backbone(x)[-1].mean((2, 3)), ))
 
 
-def _fixture(official_fixtures, name):
-    with open(osp.join(official_fixtures, 'index.json')) as f:
-        entry = {e['name']: e for e in json.load(f)}[name]
-    expected = torch.load(osp.join(official_fixtures, entry['expected']), weights_only=True)
-    return entry, expected
-
-
 def test_official_tiny_logits(official_fixtures, tmp_path):
     """Converted official checkpoint -> the official logits, unmerged, merged and fused."""
-    entry, expected = _fixture(official_fixtures, 'replknet-tiny')
+    entry, expected = official_fixture(official_fixtures, 'replknet-tiny')
     args = entry['official_constructor_args']
     arch = {k: args[k] for k in RepLKNet.arch_required_keys}
     dst = tmp_path / 'replknet-tiny.pth'
@@ -395,5 +388,5 @@ def test_converter_official_downstream_and_xl_layout(tmp_path):
 def test_converter_rejects_other_checkpoints(tmp_path):
     src = tmp_path / 'other.pth'
     torch.save({'model': {'features.0.c.weight': torch.zeros(1)}}, src)
-    with pytest.raises(ValueError, match='not a RepLKNet checkpoint'):
+    with pytest.raises(ToolError, match='not a RepLKNet checkpoint'):
         convert_checkpoint('replknet', str(src), str(tmp_path / 'out.pth'))

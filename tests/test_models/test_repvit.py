@@ -1,5 +1,4 @@
 """RepViT: shapes, freezing, parameter counts, fusion, official fixtures and the converter."""
-import json
 import os.path as osp
 import re
 
@@ -11,7 +10,7 @@ from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import RepViT, RepViTClsHead
 from mmmobile.models.backbones.repvit import RepVGGDW, alternating_se_pattern
 from .utils import (check_norm_state, count_parameters, fused_and_stock_outputs,
-                    randomize_bn_statistics, relative_error)
+                    official_fixture, randomize_bn_statistics, relative_error)
 
 TINY_ARCH = dict(channels=[16, 24, 32, 40], num_blocks=[2, 1, 2, 1])
 
@@ -288,16 +287,9 @@ def test_converter_legacy_form_round_trip(tmp_path):
         assert torch.equal(converted[key], value), key
 
 
-def _fixture(official_fixtures, name):
-    with open(osp.join(official_fixtures, 'index.json')) as f:
-        entry = {e['name']: e for e in json.load(f)}[name]
-    expected = torch.load(osp.join(official_fixtures, entry['expected']), weights_only=True)
-    return entry, expected
-
-
 def test_official_m0_6_logits(official_fixtures, tmp_path):
     """Converted official checkpoint -> same logits as the official model (fixture)."""
-    entry, expected = _fixture(official_fixtures, 'repvit-m0.6')
+    entry, expected = official_fixture(official_fixtures, 'repvit-m0.6')
     dst = tmp_path / 'repvit-m0.6.pth'
     meta = convert_checkpoint('repvit', osp.join(official_fixtures, entry['checkpoint']), str(dst))
     assert not meta['legacy_repvggdw']

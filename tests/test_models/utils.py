@@ -1,4 +1,7 @@
 """Helpers shared by the model tests."""
+import json
+import os.path as osp
+
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -57,3 +60,10 @@ def fused_and_stock_outputs(model: nn.Module, x: torch.Tensor):
     with torch.enable_grad():
         stock = model(x)
     return fused, stock, len(calls)
+
+
+def official_fixture(folder: str, name: str):
+    """``(index entry, expected tensors)`` of the official fixture ``name`` in ``folder``."""
+    with open(osp.join(folder, 'index.json')) as f:
+        entry = {e['name']: e for e in json.load(f)}[name]
+    return entry, torch.load(osp.join(folder, entry['expected']), weights_only=True)

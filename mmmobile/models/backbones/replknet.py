@@ -27,8 +27,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn.bricks import DropPath
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobile.registry import MODELS
 from ..layers import ConvBN, fold_bn_into_next, reparameterize_children
@@ -39,32 +37,47 @@ from .base import MobileBackbone
 ConvBNReLU = partial(ConvBN, act_layer=nn.ReLU)
 
 
-@torch.no_grad()
-def _fold_pre_norm(norm: _BatchNorm, pw: ConvBN) -> None:
-    """Fold the BatchNorm before the unpadded 1x1 conv of a fused ``pw`` into it, in place."""
-    weight, bias = fold_bn_into_next(norm, pw.conv.weight, pw.conv.bias)
-    pw.conv.weight.copy_(weight)
-    pw.conv.bias.copy_(bias)
+class _PreNormBlock(nn.Module):
+    """A residual block whose branch starts with a BatchNorm (named ``pre_norm_name``) and an
+    unpadded 1x1 ``pw1``; its deploy form folds that BN into ``pw1`` (and keeps Identity)."""
+
+    pre_norm_name = ''
+
+    @torch.no_grad()
+    def switch_to_deploy(self) -> None:
+        """Fuse every child, then fold the pre-norm into ``pw1``; in place, idempotent."""
+        if self.deploy:
+            return
+        reparameterize_children(self)
+        conv = self.pw1.conv
+        weight, bias = fold_bn_into_next(getattr(self, self.pre_norm_name), conv.weight,
+                                         conv.bias)
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+        setattr(self, self.pre_norm_name, nn.Identity())
+        self.deploy = True
 
 
-class RepLKBlock(nn.Module):
+class RepLKBlock(_PreNormBlock):
     """``x + DropPath(pw2(ReLU(LK(pw1(BN(x))))))``, the RepLKNet large-kernel block.
 
     ``pw1`` is a 1x1 ConvBN + ReLU to ``dw_channels``, ``LK`` a :class:`ReparamLargeKernelConv`
     (large depthwise kernel, optional parallel small kernel) with the ReLU after it (the
-    official ``lk_nonlinear``), ``pw2`` a 1x1 ConvBN back to ``channels``. In the deploy form the
-    pre-norm ``prelkb_bn`` is folded into ``pw1`` (and becomes Identity) and the residual add
-    runs inside ``pw2``.
+    official ``lk_nonlinear``), ``pw2`` a 1x1 ConvBN back to ``channels`` that adds the residual
+    (and owns the drop path). In the deploy form the pre-norm ``prelkb_bn`` is folded into
+    ``pw1`` and the residual add runs inside ``pw2``'s convolution.
 
     Args:
         channels (int): Input and output channels.
         dw_channels (int): Channels of the depthwise large-kernel convolution.
         kernel_size (int): Large kernel size.
         small_kernel (int, optional): Small re-parameterization kernel, or None.
-        drop_path (float): Drop-path probability of the residual branch (training only).
+        drop_path (float): Drop-path probability of the residual branch (training form only).
             Defaults to 0.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
+
+    pre_norm_name = 'prelkb_bn'
 
     def __init__(self, channels: int, dw_channels: int, kernel_size: int,
                  small_kernel: Optional[int], drop_path: float = 0.,
@@ -75,40 +88,29 @@ class RepLKBlock(nn.Module):
         self.pw1 = ConvBNReLU(channels, dw_channels, 1, padding=0, deploy=deploy)
         self.large_kernel = ReparamLargeKernelConv(dw_channels, kernel_size, small_kernel,
                                                    act_layer=nn.ReLU, deploy=deploy)
-        self.pw2 = ConvBN(dw_channels, channels, 1, padding=0, deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 and not deploy else None
+        self.pw2 = ConvBN(dw_channels, channels, 1, padding=0, drop_path=drop_path,
+                          deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.large_kernel(self.pw1(self.prelkb_bn(x)))
-        if self.drop_path is None:
-            return self.pw2(out, residual=x)
-        return x + self.drop_path(self.pw2(out))
-
-    @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Merge the kernels, fold every BN (the pre-norm into ``pw1``); in place, idempotent."""
-        if self.deploy:
-            return
-        reparameterize_children(self)
-        _fold_pre_norm(self.prelkb_bn, self.pw1)
-        self.prelkb_bn, self.drop_path = nn.Identity(), None
-        self.deploy = True
+        return self.pw2(self.large_kernel(self.pw1(self.prelkb_bn(x))), residual=x)
 
 
-class ConvFFN(nn.Module):
+class ConvFFN(_PreNormBlock):
     """``x + DropPath(pw2(GELU(pw1(BN(x)))))``, the RepLKNet feed-forward block.
 
-    ``pw1`` is a 1x1 ConvBN + GELU (the official ``nonlinear``). In the deploy form the
-    pre-norm ``preffn_bn`` is folded into ``pw1`` (and becomes Identity) and the residual add
-    runs inside ``pw2``.
+    ``pw1`` is a 1x1 ConvBN + GELU (the official ``nonlinear``), ``pw2`` adds the residual. In
+    the deploy form the pre-norm ``preffn_bn`` is folded into ``pw1`` and the residual add runs
+    inside ``pw2``'s convolution.
 
     Args:
         channels (int): Input and output channels.
         hidden_channels (int): Hidden channels (``channels * ffn_ratio``).
-        drop_path (float): Drop-path probability of the residual branch (training only).
+        drop_path (float): Drop-path probability of the residual branch (training form only).
             Defaults to 0.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
+
+    pre_norm_name = 'preffn_bn'
 
     def __init__(self, channels: int, hidden_channels: int, drop_path: float = 0.,
                  deploy: bool = False) -> None:
@@ -117,24 +119,11 @@ class ConvFFN(nn.Module):
         self.preffn_bn = nn.Identity() if deploy else nn.BatchNorm2d(channels)
         self.pw1 = ConvBN(channels, hidden_channels, 1, padding=0, act_layer=nn.GELU,
                           deploy=deploy)
-        self.pw2 = ConvBN(hidden_channels, channels, 1, padding=0, deploy=deploy)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 and not deploy else None
+        self.pw2 = ConvBN(hidden_channels, channels, 1, padding=0, drop_path=drop_path,
+                          deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.pw1(self.preffn_bn(x))
-        if self.drop_path is None:
-            return self.pw2(out, residual=x)
-        return x + self.drop_path(self.pw2(out))
-
-    @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Fold every BN (the pre-norm into ``pw1``); in place, idempotent."""
-        if self.deploy:
-            return
-        reparameterize_children(self)
-        _fold_pre_norm(self.preffn_bn, self.pw1)
-        self.preffn_bn, self.drop_path = nn.Identity(), None
-        self.deploy = True
+        return self.pw2(self.pw1(self.preffn_bn(x)), residual=x)
 
 
 class RepLKNetStage(nn.Module):

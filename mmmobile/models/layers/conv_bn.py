@@ -3,6 +3,7 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
+from mmcv.cnn.bricks import DropPath
 
 from .fused import FusedConvAct
 from .reparam import conv_like, fold_bn_into_conv
@@ -11,11 +12,15 @@ from .reparam import conv_like, fold_bn_into_conv
 class ConvBN(nn.Module):
     """``act(BN(Conv2d(x)))``; in deploy form one biased convolution with the activation fused.
 
-    The training form has children ``conv`` (an ``nn.Conv2d``), ``bn`` and ``act`` (when
-    ``act_layer`` is given); the deploy form keeps only ``conv``, a
-    :class:`~mmmobile.models.layers.fused.FusedConvAct` holding the fused weight, bias and the
-    activation. Either way a checkpoint has keys ``conv.weight`` (and ``conv.bias``), plus
-    ``bn.*`` in the training form.
+    The training form has children ``conv`` (an ``nn.Conv2d``), ``bn``, ``act`` (when
+    ``act_layer`` is given) and ``drop_path`` (when ``drop_path > 0``); the deploy form keeps only
+    ``conv``, a :class:`~mmmobile.models.layers.fused.FusedConvAct` holding the fused weight,
+    bias and the activation. Either way a checkpoint has keys ``conv.weight`` (and
+    ``conv.bias``), plus ``bn.*`` in the training form.
+
+    As the last layer of a residual branch it takes the branch input as ``residual``:
+    ``residual + DropPath(act(BN(Conv2d(x))))``, with the add inside the fused convolution in
+    the deploy form (which, for inference, has no drop path).
 
     Args:
         in_channels (int): Input channels.
@@ -32,6 +37,8 @@ class ConvBN(nn.Module):
             to False.
         act_layer (type, optional): Activation class applied after the BatchNorm, or None.
             Defaults to None.
+        drop_path (float): Drop-path (stochastic depth) probability of the output before a
+            residual is added; training form only. Defaults to 0.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
@@ -46,6 +53,7 @@ class ConvBN(nn.Module):
                  bn_weight_init: float = 1.0,
                  bias: bool = False,
                  act_layer: Optional[type] = None,
+                 drop_path: float = 0.,
                  deploy: bool = False) -> None:
         super().__init__()
         padding = dilation * (kernel_size // 2) if padding is None else padding
@@ -61,14 +69,17 @@ class ConvBN(nn.Module):
         nn.init.constant_(self.bn.weight, bn_weight_init)
         nn.init.zeros_(self.bn.bias)
         self.act = act
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``act(bn(conv(x)))``, plus ``residual`` when given (added after the activation)."""
+        """``drop_path(act(bn(conv(x))))``, plus ``residual`` when given."""
         if self.deploy:
             return self.conv(x, residual)
         out = self.bn(self.conv(x))
         if self.act is not None:
             out = self.act(out)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         return out if residual is None else out + residual
 
     @torch.no_grad()
@@ -84,5 +95,5 @@ class ConvBN(nn.Module):
         if self.deploy:
             return
         self.conv = FusedConvAct(conv_like(self.conv, *self.fused_weight_bias()), self.act)
-        del self.bn, self.act
+        del self.bn, self.act, self.drop_path
         self.deploy = True
