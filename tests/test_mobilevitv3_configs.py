@@ -16,8 +16,9 @@ from mmengine.registry import MODELS, init_default_scope
 
 from mmmobile import convert_checkpoint
 from mmmobile.models import MobileViTv3
+from mmmobile.utils import relative_error
 from .conftest import REPO_ROOT
-from .test_models.utils import count_parameters, relative_error
+from .test_models.utils import count_parameters
 
 MOBILEVITV3_CONFIGS = sorted(
     osp.relpath(path, REPO_ROOT)

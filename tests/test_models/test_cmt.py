@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import CMT, CMTClsHead
-from mmmobile.models.backbones.cmt import (attention, ceil_grid,
-                                           resize_relative_position_bias)
-from .utils import check_norm_state, count_parameters, randomize_bn_statistics, relative_error
+from mmmobile.models.backbones.cmt import ceil_grid, resize_relative_position_bias
+from mmmobile.models.layers.attention import attention
+from mmmobile.models.layers.fused import onednn_works
+from mmmobile.utils import ToolError, randomize_bn_statistics, relative_error
+from .utils import check_norm_state, count_parameters
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_ARCH = dict(embed_dims=[16, 24, 32, 48], depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4],
@@ -226,14 +228,18 @@ def test_resize_relative_position_bias():
 
 
 def test_attention_paths_agree():
-    """The fused kernel and the explicit matmuls (used while tracing) compute the same thing."""
+    """The fused kernel and the explicit matmuls (used while tracing) compute the same thing,
+    with and without a bias."""
     generator = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, n, 8, generator=generator, dtype=torch.float64)
                for n in (20, 6, 6))
     bias = torch.randn(3, 20, 6, generator=generator, dtype=torch.float64)
-    fused = attention(q, k, v, bias, 0.3, fused=True)
-    explicit = attention(q, k, v, bias, 0.3, fused=False)
-    assert relative_error(fused, explicit) <= 1e-12
+    logits = (q @ k.transpose(-2, -1)) * 0.3 + bias
+    expected = logits.softmax(-1) @ v
+    for fused in (True, False):
+        assert relative_error(attention(q, k, v, 0.3, bias, fused=fused), expected) <= 1e-12
+        plain = attention(q, k, v, 0.3, fused=fused)
+        assert relative_error(plain, (q @ k.transpose(-2, -1) * 0.3).softmax(-1) @ v) <= 1e-12
 
 
 def test_invalid_arguments():
@@ -318,10 +324,20 @@ def test_fuse_equivalence_and_deploy_form():
     # The fused weights load strictly into the model built with deploy=True.
     deployed = Classifier(deploy=True).double().eval()
     deployed.load_state_dict(fused_state, strict=True)
-    assert count_parameters(deployed) == count_parameters(model)
     with torch.no_grad():
         for x, ref in zip(inputs, expected):
             assert relative_error(deployed(x), ref) <= 1e-10
+
+    # float32 CPU inference at the odd size (no grad: fused convolutions through oneDNN where
+    # it works, SDPA) against the training form's float64 result and the stock ops (grad on).
+    deployed.float()
+    x = inputs[1].float().contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        fast = deployed(x)
+    ran = any('_convolution_pointwise' in e.key for e in prof.key_averages())
+    assert ran == onednn_works()
+    assert relative_error(fast, expected[1]) <= 1e-5
+    assert relative_error(fast, deployed(x)) <= 1e-5
 
 
 def test_with_cp_and_drop_path():
@@ -407,7 +423,7 @@ def test_converter_round_trip(tmp_path):
     assert converted.keys() == model.state_dict().keys()
     for key, value in model.state_dict().items():
         assert torch.equal(converted[key], value), key
-    with pytest.raises(ValueError, match='not an official CMT'):
+    with pytest.raises(ToolError, match='not an official CMT'):
         torch.save({'model': {'features.0.weight': torch.zeros(1)}}, tmp_path / 'bad.pth')
         convert_checkpoint('cmt', str(tmp_path / 'bad.pth'), str(tmp_path / 'bad_out.pth'))
 

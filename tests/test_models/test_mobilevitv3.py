@@ -4,7 +4,6 @@ import json
 import os.path as osp
 import runpy
 import sys
-from unittest import mock
 
 import pytest
 import torch
@@ -13,13 +12,12 @@ import torch.nn.functional as F
 
 from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import MobileViTv3, MobileViTv3ClsHead
-from mmmobile.models.backbones import mobilevitv3 as mobilevitv3_module
-from mmmobile.models.backbones.mobilevitv3 import (LinearAttentionLayer, MobileViTv3BlockV1,
-                                                   MobileViTv3BlockV2, TransformerLayer,
-                                                   fold_patches, fold_patches_nhwc,
-                                                   unfold_patches, unfold_patches_nhwc)
-from mmmobile.models.layers.onednn import conv2d_act, onednn_fusion_usable, set_onednn_fusion
-from .utils import check_norm_state, count_parameters, randomize_bn_statistics, relative_error
+from mmmobile.models.backbones.mobilevitv3 import (MobileViTv3BlockV1, MobileViTv3BlockV2,
+                                                   fold_patches, unfold_patches)
+from mmmobile.models.layers import FusedConvAct
+from mmmobile.models.layers.fused import onednn_works
+from mmmobile.utils import ToolError, randomize_bn_statistics, relative_error
+from .utils import check_norm_state, count_parameters
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -100,21 +98,20 @@ def test_output_shapes_and_strides(arch):
     assert len(last) == 1 and last[0].shape[1] == model.out_channels[4]
 
 
-def test_unfold_fold_match_official_patch_order():
-    """The reshape-based patches (both layouts) equal F.unfold / F.fold, kernel = stride = 2."""
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+def test_unfold_fold_match_official_patch_order(memory_format):
+    """The reshape-based tokens equal F.unfold / F.fold (kernel = stride = 2) in either layout;
+    tokens come out contiguous and maps channels_last."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 5, 6, 10, generator=generator, dtype=torch.float64)
-    patches, grid = unfold_patches(x, 5)
-    assert torch.equal(patches, F.unfold(x, 2, stride=2).reshape(2, 5, 4, 15))
+    tokens, grid = unfold_patches(x.contiguous(memory_format=memory_format), 5)
+    official = F.unfold(x, 2, stride=2).reshape(2, 5, 4, 15)  # (B, C, P, N)
+    assert torch.equal(tokens, official.permute(0, 2, 3, 1).reshape(8, 15, 5))
+    assert tokens.is_contiguous()
     other = torch.randn(2, 5, 4, 15, generator=generator, dtype=torch.float64)
-    assert torch.equal(fold_patches(other, grid, x),
-                       F.fold(other.reshape(2, 20, 15), (6, 10), 2, stride=2))
-    # The channels_last fast path: tokens (B, 4, N, C) in the same order, and back.
-    channels_last = x.contiguous(memory_format=torch.channels_last)
-    assert torch.equal(unfold_patches_nhwc(channels_last), patches.permute(0, 2, 3, 1))
-    folded = fold_patches_nhwc(other.permute(0, 2, 3, 1), 6, 10)
+    folded = fold_patches(other.permute(0, 2, 3, 1).reshape(8, 15, 5), grid, 5)
+    assert torch.equal(folded, F.fold(other.reshape(2, 20, 15), (6, 10), 2, stride=2))
     assert folded.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(folded, fold_patches(other, grid, x))
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,7 +144,7 @@ def reference_block_v1(block: MobileViTv3BlockV1, x: torch.Tensor) -> torch.Tens
     folded = F.fold(patches, even, 2, stride=2)
     if resized:
         folded = F.interpolate(folded, (height, width), mode='bilinear', align_corners=False)
-    return block.fusion(torch.cat((local, block.global_proj(folded)), dim=1)) + x
+    return block.fusion(torch.cat((local, block.global_proj(folded)), dim=1), residual=x)
 
 
 def reference_block_v2(block: MobileViTv3BlockV2, x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +171,7 @@ def reference_block_v2(block: MobileViTv3BlockV2, x: torch.Tensor) -> torch.Tens
         patches = patches + F.conv2d(y, layer.ffn.fc2.weight, layer.ffn.fc2.bias)
     patches = group_norm(patches, block.transformer.norm)
     folded = F.fold(patches.reshape(batch, dim * 4, -1), even, 2, stride=2)
-    return block.fusion(torch.cat((folded, local), dim=1)) + x
+    return block.fusion(torch.cat((folded, local), dim=1), residual=x)
 
 
 @pytest.mark.parametrize('size', [(8, 12), (7, 9), (5, 6), (1, 1)])
@@ -374,22 +371,25 @@ def test_fuse_equivalence_and_deploy_form(arch, out_stride):
     deployed = Classifier(arch, num_classes=10, deploy=True, out_stride=out_stride).double()
     deployed.load_state_dict(fused_state, strict=True)
     deployed.eval()
-    assert count_parameters(deployed) == count_parameters(model)
     with torch.no_grad():
         for x, ref in zip(inputs, expected):
             assert relative_error(deployed(x), ref) <= 1e-10
 
 
 @pytest.mark.parametrize('arch', [TINY_V1, TINY_V2])
-def test_trace_has_no_shape_arithmetic(arch):
+@pytest.mark.parametrize('deploy', [False, True])
+def test_trace_has_no_shape_arithmetic(arch, deploy):
     """Even-size traces record no tensor sizes (CoreML's ``aten::Int`` problem) and stay valid
-    for other even sizes; odd-size traces bake their sizes in as constants."""
-    torch.manual_seed(0)
-    model = Classifier(arch, num_classes=10).eval()
+    for other even sizes; odd-size traces bake their sizes in as constants. Traces of the deploy
+    form record stock convolutions, no oneDNN op."""
+    model = random_model(arch).float()
+    if deploy:
+        switch_to_deploy(model)
     with torch.no_grad():
         traced = torch.jit.trace(model, torch.rand(1, 3, 64, 64))
         graph = str(traced.inlined_graph)
         assert 'aten::Int' not in graph and 'aten::size' not in graph
+        assert 'mkldnn' not in graph and 'aten::_convolution' in graph
         x = torch.rand(2, 3, 128, 64)
         assert relative_error(traced(x), model(x)) <= 1e-5
         traced = torch.jit.trace(model, torch.rand(1, 3, 50, 70))  # odd maps from stage 2 on
@@ -398,102 +398,32 @@ def test_trace_has_no_shape_arithmetic(arch):
         assert relative_error(traced(x), model(x)) <= 1e-5
 
 
-# --------------------------------------------------------------------------------------------
-# Fused CPU inference path (oneDNN, channels_last) against the plain ops
-# --------------------------------------------------------------------------------------------
-@pytest.fixture
-def onednn():
-    if not torch.backends.mkldnn.is_available():
-        pytest.skip('this PyTorch build has no oneDNN (mkldnn)')
-    set_onednn_fusion(True)
-    with torch.no_grad():
-        assert onednn_fusion_usable(torch.zeros(1, 1, 1, 1)), 'the oneDNN self check failed'
-    yield
-    set_onednn_fusion(True)
-
-
-def fused_float_model(arch, **kwargs):
-    """A fused float32 classifier with random weights and BN statistics, in eval mode."""
-    model = random_model(arch, **kwargs).float()
-    switch_to_deploy(model)
-    return model
-
-
-@pytest.mark.parametrize('conv', [nn.Conv2d(12, 20, 1), nn.Conv2d(12, 12, 3, 2, 1, groups=12),
-                                  nn.Linear(12, 20)], ids=['1x1', 'dw-s2', 'linear'])
-def test_onednn_silu_and_linear_equal_stock(onednn, conv):
-    x = torch.randn(2, 12, 9, 14).contiguous(memory_format=torch.channels_last)
-    weight = conv.weight if isinstance(conv, nn.Conv2d) else conv.weight[:, :, None, None]
-    geometry = dict(stride=conv.stride, padding=conv.padding,
-                    groups=conv.groups) if isinstance(conv, nn.Conv2d) else {}
-    reference = F.conv2d(x.double(), weight.double(), conv.bias.double(), **geometry)
-    residual = torch.randn_like(reference)
-    with torch.no_grad():
-        assert relative_error(conv2d_act(x, conv, 'silu'), F.silu(reference)) <= 1e-5
-        out = conv2d_act(x, conv, residual=residual.float())
-        assert relative_error(out, reference + residual) <= 1e-5
-        assert out.is_contiguous(memory_format=torch.channels_last)  # the fused op ran
-
-
-@pytest.mark.parametrize('arch,out_stride', [(TINY_V1, 32), (TINY_V2, 32), (TINY_V1, 8),
-                                             (TINY_V2, 8)])
-@pytest.mark.parametrize('onednn_layers', [True, False])
-def test_fused_fast_path_equals_plain_ops(onednn, monkeypatch, arch, out_stride, onednn_layers):
-    """The fused model's CPU inference path (oneDNN convolutions, channels_last patches) gives
-    the plain ops' result on even, odd and tiny inputs, in both input layouts, for all stages,
-    with the transformer layers through oneDNN or (few tokens) through their plain ops."""
-    monkeypatch.setattr(mobilevitv3_module, 'ONEDNN_MIN_TOKEN_MACS',
-                        0 if onednn_layers else float('inf'))
-    model = fused_float_model(arch, out_stride=out_stride)
+@pytest.mark.skipif(not onednn_works(), reason='no working oneDNN in this PyTorch build')
+@pytest.mark.parametrize('arch,out_stride', [(TINY_V1, 32), (TINY_V2, 32), (TINY_V2, 8)])
+def test_deploy_form_fast_path_equals_training_form(arch, out_stride):
+    """The deploy form in float32 CPU inference (no grad: its fused convolutions run through
+    oneDNN) gives the training form's float64 result and the stock ops' (grad mode on) at odd
+    and tiny sizes, in both input layouts, for every stage."""
+    model = random_model(arch, out_stride=out_stride)
     model.backbone.out_indices = (0, 1, 2, 3, 4)
-    inputs = [torch.randn(2, 3, 64, 96), torch.randn(1, 3, 45, 71), torch.randn(1, 3, 5, 1),
-              torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)]
-    layers = MobileViTv3BlockV1 if model.backbone.is_v1_based else MobileViTv3BlockV2
-    num_blocks = sum(isinstance(m, layers) for m in model.modules())
-    num_layers = sum(isinstance(m, (TransformerLayer, LinearAttentionLayer))
-                     for m in model.modules())
-    decisions = []
-    decide = mobilevitv3_module.onednn_pays_off
-    monkeypatch.setattr(mobilevitv3_module, 'onednn_pays_off',
-                        lambda patches: decisions.append(decide(patches)) or decisions[-1])
-    for x in inputs:
-        with torch.no_grad():
-            set_onednn_fusion(False)
-            expected = model.backbone(x)
-            set_onednn_fusion(True)
-            decisions.clear()
-            with mock.patch.object(mobilevitv3_module, 'unfold_patches_nhwc',
-                                   wraps=unfold_patches_nhwc) as fast_unfold:
-                outs = model.backbone(x)
-        assert fast_unfold.call_count == num_blocks  # every block took the fast path
-        assert decisions == [onednn_layers] * num_layers  # each layer, as forced
-        for out, ref in zip(outs, expected):
-            assert out.shape == ref.shape
-            assert relative_error(out, ref) <= 1e-5
-
-
-def test_fast_path_only_for_fused_inference(onednn):
-    """Autograd, training mode, the unfused form, float64 and tracing run the plain ops."""
-    fused = fused_float_model(TINY_V1)
-    unfused = random_model(TINY_V2).float()
-    x = torch.randn(1, 3, 64, 64)
-    with mock.patch.object(mobilevitv3_module, 'unfold_patches_nhwc',
-                           wraps=unfold_patches_nhwc) as fast_unfold:
-        assert fused(x).requires_grad  # autograd on
-        with torch.no_grad():
-            unfused(x)
-            fused.double()(x.double())
-            fused.float()
-            traced = torch.jit.trace(fused, x, check_trace=False)  # the check runs eagerly
-            fused.train()
-            fused(x)
-        assert fast_unfold.call_count == 0
-        fused.eval()
-        with torch.no_grad():
-            fused(x)
-        assert fast_unfold.call_count == 3  # one per MobileViTv3 block
-    graph = str(traced.inlined_graph)
-    assert 'mkldnn' not in graph and 'aten::_convolution' in graph
+    inputs = [torch.randn(1, 3, 45, 71, dtype=torch.float64), torch.randn(2, 3, 5, 1,
+                                                                          dtype=torch.float64)]
+    with torch.no_grad():
+        expected = [model.backbone(x) for x in inputs]
+    switch_to_deploy(model)
+    backbone = model.backbone.float()
+    fused = [m for m in backbone.modules() if isinstance(m, FusedConvAct)]
+    assert sum(m.kernel_size == (1, 1) for m in fused) > sum(arch['depths'])  # 1x1s included
+    for x, ref in zip(inputs, expected):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            x = x.float().contiguous(memory_format=layout)
+            with torch.no_grad(), torch.profiler.profile() as prof:
+                outs = backbone(x)
+            assert any('_convolution_pointwise' in e.key for e in prof.key_averages())
+            stock = backbone(x)  # grad mode: the stock ops
+            for out, plain, reference in zip(outs, stock, ref):
+                assert relative_error(out, reference) <= 1e-5
+                assert relative_error(out, plain) <= 1e-5
 
 
 # --------------------------------------------------------------------------------------------
@@ -577,14 +507,14 @@ def test_converter_downstream_and_bad_files(official_fixtures, tmp_path):
         torch.save(state, tmp_path / 'bad.pt')
         convert_checkpoint('mobilevitv3', str(tmp_path / 'bad.pt'), str(tmp_path / 'bad.pth'))
 
-    with pytest.raises(ValueError, match='not an official MobileViTv3'):
+    with pytest.raises(ToolError, match='not an official MobileViTv3'):
         convert({'features.0.weight': torch.zeros(1)})
-    with pytest.raises(ValueError, match='unrecognised MobileViTv3 key layout'):
+    with pytest.raises(ToolError, match='unrecognised MobileViTv3 key layout'):
         convert({k: v for k, v in official.items() if 'global_rep' not in k})
     v1_style = dict(official)  # MobileViT v1: 3x3 fusion conv on concat(input, global)
     v1_style['layer_3.1.fusion.block.conv.weight'] = torch.zeros(64, 128, 3, 3)
-    with pytest.raises(ValueError, match='not MobileViTv3'):
+    with pytest.raises(ToolError, match='not MobileViTv3'):
         convert(v1_style)
-    with pytest.raises(KeyError, match='unexpected'):
+    with pytest.raises(ToolError, match='unexpected'):
         convert(dict(official, **{'layer_3.1.extra.weight': torch.zeros(1)}))
     assert not (tmp_path / 'bad.pth').exists()

@@ -28,8 +28,8 @@ Additions over the official code (which asserts its build-time input size):
   ``AdaptivePadding`` "corner" mode, as Swin/PVT in OpenMMLab), so every stage has
   ``ceil(H / stride)`` rows and no pixel is dropped. At sizes divisible by 32 nothing is padded
   and the arithmetic is the official one.
-- Attention uses ``F.scaled_dot_product_attention`` (fused kernels where available) and the
-  explicit matmul form while tracing, so FLOP counters and exporters see plain matmuls.
+- Attention runs through :func:`~mmmobile.models.layers.attention.attention`
+  (``F.scaled_dot_product_attention``; explicit matmuls while tracing).
 - The 1x1 conv (1280) + BN + Swish before pooling and the classifier belong to
   :class:`~mmmobile.models.heads.CMTClsHead`; dense tasks use the backbone without them.
 - The block dropouts of the official constructor (``drop_rate``, ``attn_drop_rate``) are 0 in
@@ -42,53 +42,28 @@ Linear. It does not fold BatchNorms into a following zero-padded conv (the stem 
 expansion BN), which would change the border pixels, nor the last stem BN into the first patch
 embedding, which is exact only when that embedding pads nothing (even stem output sizes).
 """
-import copy
+import functools
 import math
-import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from torch.nn.modules.batchnorm import _BatchNorm
+from mmengine.utils import to_2tuple
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, bn_scale_shift, conv_like, hybrid_init, identity_kernel
+from ..layers import ConvBN, conv_like, hybrid_init, identity_kernel
+from ..layers.attention import attention, spatial_size
+from ..layers.reparam import fold_bn_into_next
 from .base import MobileBackbone
 
 Grid = Tuple[int, int]
 
 
-def _pair(value: Union[int, Sequence[int]]) -> Grid:
-    if isinstance(value, int):
-        return value, value
-    value = tuple(int(v) for v in value)
-    if len(value) != 2:
-        raise ValueError(f'expected an int or a pair of ints, got {value}')
-    return value
-
-
 def ceil_grid(grid: Grid, stride: int) -> Grid:
     """Output grid of a stride-``stride`` layer that pads its input up to a multiple of it."""
     return -(-grid[0] // stride), -(-grid[1] // stride)
-
-
-def spatial_size(x: torch.Tensor) -> Grid:
-    """``(H, W)`` of ``x`` as Python ints, also while tracing.
-
-    Under ``torch.jit.trace`` sizes are traced tensors, and arithmetic on them (padding amounts,
-    bias grids) leaves size-to-int casts in the graph that coremltools cannot convert. The
-    padding and the position-bias resize are decided per input size anyway, so the trace keeps
-    these sizes as constants: exported graphs are static in H and W (the batch stays dynamic).
-    """
-    height, width = x.shape[-2], x.shape[-1]
-    if torch.jit.is_tracing():
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', torch.jit.TracerWarning)
-            height, width = int(height), int(width)
-    return height, width
 
 
 def pad_to_multiple(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -138,19 +113,6 @@ def resize_relative_position_bias(bias: torch.Tensor, src_query: Grid, src_key: 
         maps = F.interpolate(maps, size=tuple(dst_key), mode=mode, **align)
         bias = maps.reshape(heads, num_query, dst_key[0] * dst_key[1])
     return bias
-
-
-def _fold_bn_into_next_conv(weight: torch.Tensor, bias: torch.Tensor,
-                            bn: _BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Fold a BatchNorm that *precedes* an unpadded, ungrouped conv into the conv.
-
-    ``conv(bn(x)) = conv_{W * s}(x) + sum_{c,i,j} W[:, c, i, j] * t[c] + b``; exact because no
-    padding value has to pass through the BatchNorm.
-    """
-    scale, shift = bn_scale_shift(bn)
-    fused_weight = weight * scale.reshape(1, -1, 1, 1)
-    fused_bias = bias + (weight * shift.reshape(1, -1, 1, 1)).sum((1, 2, 3))
-    return fused_weight, fused_bias
 
 
 class ConvGELUBN(nn.Module):
@@ -238,30 +200,6 @@ class CMTPatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), grid
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-              scale: float, fused: Optional[bool] = None) -> torch.Tensor:
-    """``softmax(q k^T * scale + bias) v`` for ``(B, heads, N, d)`` inputs.
-
-    Args:
-        q (Tensor): Queries ``(B, h, N_q, d)``.
-        k (Tensor): Keys ``(B, h, N_kv, d)``.
-        v (Tensor): Values ``(B, h, N_kv, d_v)``.
-        bias (Tensor): Additive bias broadcastable to ``(B, h, N_q, N_kv)``.
-        scale (float): Logit scale.
-        fused (bool, optional): Use ``F.scaled_dot_product_attention``. None (default) uses it
-            except while tracing, where the explicit matmuls are kept for FLOP counters/exporters.
-
-    Returns:
-        Tensor: ``(B, h, N_q, d_v)``.
-    """
-    if fused is None:
-        fused = not torch.jit.is_tracing()
-    if fused:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
-    logits = (q @ k.transpose(-2, -1)) * scale
-    return (logits + bias.to(logits.dtype)).softmax(dim=-1) @ v
-
-
 class CMTAttention(nn.Module):
     """Lightweight multi-head self-attention (LMHSA) with K/V reduction.
 
@@ -327,7 +265,7 @@ class CMTAttention(nn.Module):
             q = self.q(x)
             reduced = self.reduce(x, grid)
             k, v = self.k(reduced), self.v(reduced)
-        out = attention(self._heads(q), self._heads(k), self._heads(v), bias, self.scale)
+        out = attention(self._heads(q), self._heads(k), self._heads(v), self.scale, bias)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, channels))
 
     @torch.no_grad()
@@ -390,11 +328,10 @@ class IRFFN(nn.Module):
         if self.deploy:
             return
         self.dw.switch_to_deploy()
-        weight, bias = _fold_bn_into_next_conv(*self.project.fused_weight_bias(), self.dw_bn)
-        project = ConvBN(self.project.conv.in_channels, self.project.conv.out_channels, 1,
-                         deploy=True)
-        project.conv = conv_like(self.project.conv, weight, bias)
-        self.project = project
+        weight, bias = fold_bn_into_next(self.dw_bn, *self.project.fused_weight_bias())
+        self.project = ConvBN(weight.shape[1], weight.shape[0], 1, deploy=True).to(weight)
+        self.project.conv.weight.copy_(weight)
+        self.project.conv.bias.copy_(bias)
         del self.dw_bn
         self.deploy = True
 
@@ -445,16 +382,13 @@ class CMTStage(nn.Module):
         query_grid (tuple[int, int]): Token grid at the build-time input size; the bias has
             shape ``(num_heads, prod(query_grid), prod(ceil(query_grid / sr_ratio)))``.
         drop_path_rates (Sequence[float]): Per-block drop-path rates.
-        with_cp (bool): Gradient checkpointing per block. Defaults to False.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
     def __init__(self, in_channels: int, embed_dims: int, depth: int, num_heads: int,
                  sr_ratio: int, mlp_ratio: float, query_grid: Grid,
-                 drop_path_rates: Sequence[float], with_cp: bool = False,
-                 deploy: bool = False) -> None:
+                 drop_path_rates: Sequence[float], deploy: bool = False) -> None:
         super().__init__()
-        self.with_cp = with_cp
         self.sr_ratio = sr_ratio
         self.query_grid = tuple(query_grid)
         self.key_grid = ceil_grid(self.query_grid, sr_ratio)
@@ -476,15 +410,22 @@ class CMTStage(nn.Module):
         return resize_relative_position_bias(self.relative_pos, self.query_grid, self.key_grid,
                                              query_grid, ceil_grid(query_grid, self.sr_ratio))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, C_in, H, W)`` -> map ``(B, C, ceil(H / 2), ceil(W / 2))``."""
+    def forward(self, x: torch.Tensor,
+                run_block: Optional[Callable[[Callable, torch.Tensor], torch.Tensor]] = None
+                ) -> torch.Tensor:
+        """Map ``(B, C_in, H, W)`` -> map ``(B, C, ceil(H / 2), ceil(W / 2))``.
+
+        Args:
+            x (Tensor): The input map.
+            run_block (callable, optional): ``run_block(block, tokens)`` runs one block on the
+                tokens (the backbone's :meth:`~MobileBackbone._run_block`, which checkpoints);
+                None calls the blocks directly. Defaults to None.
+        """
         x, grid = self.patch_embed(x)
         bias = self.position_bias(grid)
         for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, grid, bias, use_reentrant=False)
-            else:
-                x = block(x, grid, bias)
+            step = functools.partial(block, grid=grid, bias=bias)
+            x = step(x) if run_block is None else run_block(step, x)
         return x.transpose(1, 2).reshape(x.shape[0], -1, *grid)
 
 
@@ -552,10 +493,9 @@ class CMT(MobileBackbone):
         (1, 368, 4, 5)
     """
 
-    #: Measured with ``tools/benchmark.py`` (2 CPU threads, interleaved): the fused CMT-Ti /
-    #: CMT-S run 10-25% faster with channels_last input and weights than in NCHW.
-    preferred_memory_format = 'channels_last'
+    preferred_memory_format = 'channels_last'  # inference layout, see mmmobile.layout
 
+    arch_required_keys = ('embed_dims', 'depths', 'num_heads', 'stem_channels')
     arch_settings: Dict[str, Dict] = {
         'ti': dict(embed_dims=[46, 92, 184, 368], depths=[2, 2, 10, 2], num_heads=[1, 2, 4, 8],
                    stem_channels=16, mlp_ratios=[3.6] * 4, sr_ratios=[8, 4, 2, 1], img_size=160),
@@ -583,7 +523,9 @@ class CMT(MobileBackbone):
         self.arch = self._parse_arch(arch)
         embed_dims = self.arch['embed_dims']
         num_stages = len(embed_dims)
-        self.img_size = _pair(self.arch['img_size'] if img_size is None else img_size)
+        self.img_size = tuple(to_2tuple(self.arch['img_size'] if img_size is None else img_size))
+        if len(self.img_size) != 2:
+            raise ValueError(f'img_size must be an int or a pair of ints, got {self.img_size}')
 
         out_indices = self._normalize_out_indices(out_indices, num_stages)
         if not -1 <= frozen_stages <= num_stages:
@@ -612,22 +554,13 @@ class CMT(MobileBackbone):
             self.stages.append(
                 CMTStage(channels, embed_dims[i], depth, self.arch['num_heads'][i],
                          self.arch['sr_ratios'][i], self.arch['mlp_ratios'][i], grid,
-                         drop_rates[start:start + depth], with_cp=with_cp, deploy=deploy))
+                         drop_rates[start:start + depth], deploy=deploy))
             channels = embed_dims[i]
         self.apply(hybrid_init)
 
-    def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
-        if isinstance(arch, str):
-            if arch.lower() not in self.arch_settings:
-                raise ValueError(f'Unknown CMT arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_settings)} or pass a dict')
-            arch = self.arch_settings[arch.lower()]
-        elif not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        missing = {'embed_dims', 'depths', 'num_heads', 'stem_channels'} - set(arch)
-        if missing:
-            raise ValueError(f'CMT arch dict is missing {sorted(missing)}')
-        arch = copy.deepcopy(arch)
+    def _complete_arch(self, arch: Dict) -> Dict:
+        """Default ``mlp_ratios`` (4, a float or one per stage), ``sr_ratios`` and ``img_size``;
+        check that every per-stage list has one entry per stage."""
         num_stages = len(arch['embed_dims'])
         mlp_ratios = arch.get('mlp_ratios', 4.)
         if isinstance(mlp_ratios, (int, float)):
@@ -644,7 +577,7 @@ class CMT(MobileBackbone):
         x = self.stem(x)
         outs = []
         for index, stage in enumerate(self.stages):
-            x = stage(x)
+            x = stage(x, self._run_block)
             if index in self.out_indices:
                 outs.append(x)
         return tuple(outs)

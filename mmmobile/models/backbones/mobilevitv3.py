@@ -21,70 +21,31 @@ Where the official code and the paper differ (or the paper is silent), this file
   depthwise conv takes the doubled dilation, the v1-based block's is never dilated.
 
 Not in the official code: ``drop_path_rate`` (default 0) over the transformer layers and
-``with_cp``. The 2x2 patch unfolding and folding are written with reshapes and permutes whose
-sizes are constants or ``-1`` (never read from tensor shapes): the patch order is the official
-one (``F.unfold`` order), and ``torch.jit.trace``, ONNX opset 17 and CoreML see static shapes.
+``with_cp``. The 2x2 patch unfolding and folding (:func:`unfold_patches`) are reshapes and
+permutes whose sizes are constants or ``-1`` (never read from tensor shapes), in the official
+patch order (``F.unfold``'s): ``torch.jit.trace``, ONNX opset 17 and CoreML see static shapes,
+and a channels_last map becomes tokens, and tokens a channels_last map, without a layout change.
 
-CPU inference of the fused model (eval mode, float32, no autograd, not tracing / scripting /
-compiling; see :func:`channels_last_fast_path`) takes a fast path with the same results up to
-float rounding: every convolution, and every Linear of the v1-based transformer as a 1x1
-convolution, runs through oneDNN with a packed weight and its SiLU or residual add fused in
-(:func:`~mmmobile.models.layers.onednn.conv2d_act`); maps stay channels_last, so the 2x2 patches
-are one copy of whole channel vectors into tokens ``(B, 4, N, d)`` and the transformer needs no
-layout conversion. Transformer layers with few tokens keep their plain ops
-(:data:`ONEDNN_MIN_TOKEN_MACS`). Training, autograd, tracing and exports run the plain ops.
-Measured with interleaved timing (2 threads, batch 1, 256x256, channels_last), plain ops ->
-this path: XXS 11.4 -> 11.0 ms, S 32.3 -> 24.2 ms, 0.5 11.4 -> 10.4 ms, 1.0 25.1 -> 20.6 ms
-(ONNX Runtime: 8.8, 27.3, 8.7, 23.9 ms); with ``OMP_WAIT_POLICY=PASSIVE`` (every parallel
-region pays a thread wake-up, so fewer, fused ops gain more): XXS 23.6 -> 20.7 ms, S 47.0 ->
-37.7 ms, 0.5 22.3 -> 19.2 ms, 1.0 36.0 -> 29.8 ms.
+The deploy form (:meth:`MobileViTv3.switch_to_deploy`, ``deploy=True``) folds every BatchNorm
+and runs every convolution, the bias-free local 1x1 projections and the 1x1 convolutions of
+the v2-based attention layers included, as a
+:class:`~mmmobile.models.layers.fused.FusedConvAct` (oneDNN with packed weights and the SiLU or
+residual add fused in, in CPU inference). The v1-based transformer keeps its ``nn.Linear`` s.
 """
-import copy
-import warnings
+import collections
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, hybrid_init, make_divisible
-from ..layers.ffn import conv2d_act_module
-from ..layers.onednn import conv2d_act, onednn_fusion_usable
+from ..layers import ConvBN, FusedConvAct, hybrid_init, make_divisible, reparameterize_children
+from ..layers.attention import attention, spatial_size
 from .base import MobileBackbone
 
 PATCH_SIZE = 2  # 2x2 patches in every block of every official variant
-#: Below this many multiply-adds per ``d x d`` token projection (tokens x d^2), a transformer
-#: layer on the CPU inference path runs its plain ops: oneDNN's larger fixed cost per call
-#: outweighs its gain there (measured per layer, 2 threads, with and without
-#: ``OMP_WAIT_POLICY=PASSIVE``). At 256x256, stages 3-4 of XXS / 0.5 / 0.75 and stage 4 of XS
-#: are below it, every other stage of the official variants above.
-ONEDNN_MIN_TOKEN_MACS = 3_000_000
-
-
-class ConvBNAct(ConvBN):
-    """:class:`ConvBN` followed by an activation (SiLU by default), CVNets' ``ConvLayer``.
-
-    Fuses like :class:`ConvBN` (the activation stays); keys ``conv.*`` and ``bn.*``. The fused
-    form runs through oneDNN in CPU inference, with a packed weight and the activation fused in
-    (:func:`~mmmobile.models.layers.onednn.conv2d_act`; the result is channels_last).
-
-    Args:
-        *args: Positional arguments of :class:`ConvBN`.
-        act_layer (type): Activation class. Defaults to ``nn.SiLU``.
-        **kwargs: Keyword arguments of :class:`ConvBN`.
-    """
-
-    def __init__(self, *args, act_layer: type = nn.SiLU, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.act = act_layer()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.deploy and not self.training and onednn_fusion_usable(x):
-            return conv2d_act_module(x, self.conv, self.act)
-        return self.act(super().forward(x))
 
 
 class InvertedResidual(nn.Module):
@@ -110,18 +71,15 @@ class InvertedResidual(nn.Module):
         hidden = make_divisible(int(round(in_channels * expand_ratio)), 8)
         self.use_residual = stride == 1 and in_channels == out_channels
         if expand_ratio != 1:
-            self.expand = ConvBNAct(in_channels, hidden, 1, deploy=deploy)
-        self.depthwise = ConvBNAct(hidden, hidden, 3, stride=stride, groups=hidden,
-                                   dilation=dilation, deploy=deploy)
+            self.expand = ConvBN(in_channels, hidden, 1, act_layer=nn.SiLU, deploy=deploy)
+        self.depthwise = ConvBN(hidden, hidden, 3, stride=stride, groups=hidden,
+                                dilation=dilation, act_layer=nn.SiLU, deploy=deploy)
         self.project = ConvBN(hidden, out_channels, 1, deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.expand(x) if hasattr(self, 'expand') else x
-        if self.project.deploy and not self.training and onednn_fusion_usable(x):
-            return conv2d_act(self.depthwise(out), self.project.conv,
-                              residual=x if self.use_residual else None)
-        out = self.project(self.depthwise(out))
-        return x + out if self.use_residual else out
+        """``project(depthwise(expand(x)))``, plus ``x`` when the block has the residual."""
+        out = self.depthwise(self.expand(x) if hasattr(self, 'expand') else x)
+        return self.project(out, residual=x if self.use_residual else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,90 +87,42 @@ class InvertedResidual(nn.Module):
 # --------------------------------------------------------------------------------------------
 def unfold_patches(feature_map: torch.Tensor,
                    channels: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Split an even-sized map ``(B, C, H, W)`` into 2x2 patches ``(B, C, 4, N)``.
+    """Split an even-sized map ``(B, C, H, W)`` into the tokens of its 2x2 patches.
 
-    ``N = (H / 2) * (W / 2)`` patches in row-major order, the 4 pixels of each patch in
-    row-major order: exactly ``F.unfold(x, 2, stride=2).reshape(B, C, 4, N)`` (the official
-    order), written with reshapes of constant sizes and ``-1`` so tracing records no shape
-    arithmetic (tensors stay at rank <= 5 for CoreML).
+    Token ``n`` of group ``b * 4 + p`` is pixel ``p`` (row-major in the patch) of patch ``n``
+    (row-major over the ``H / 2 x W / 2`` patches) of image ``b``: exactly
+    ``F.unfold(x, 2, stride=2).reshape(B, C, 4, N).permute(0, 2, 3, 1)`` (the official order).
+    Two copies of whole rows and channel vectors, at rank <= 5 (for CoreML), with constant sizes
+    and ``-1`` only (tracing records no shape arithmetic); a channels_last map is read in place.
 
     Args:
         feature_map (Tensor): ``(B, C, H, W)`` with even ``H`` and ``W``.
         channels (int): ``C`` (a build-time constant).
 
     Returns:
-        tuple[Tensor, Tensor]: The patches and the ``(B * C, 2, 2, H / 2, W / 2)`` grid view that
-        :func:`fold_patches` uses as its shape reference.
+        tuple[Tensor, Tensor]: Contiguous tokens ``(B * 4, N, C)`` and a ``(B * 2, 2, H / 2,
+        W / 2, C)`` view whose shape :func:`fold_patches` uses.
     """
-    grid = (feature_map.flatten(0, 1).unflatten(2, (-1, PATCH_SIZE))
-            .unflatten(1, (-1, PATCH_SIZE)).permute(0, 2, 4, 1, 3))
-    patches = grid.flatten(3).flatten(1, 2).unflatten(0, (-1, channels))
-    return patches, grid
+    rows = feature_map.permute(0, 2, 3, 1).flatten(2)  # (B, H, W * C)
+    rows = rows.unflatten(1, (-1, PATCH_SIZE)).transpose(1, 2).flatten(0, 1)  # (B * 2, H / 2, W C)
+    grid = rows.unflatten(2, (-1, PATCH_SIZE, channels)).permute(0, 3, 1, 2, 4)
+    return grid.flatten(0, 1).flatten(1, 2), grid
 
 
-def fold_patches(patches: torch.Tensor, grid: torch.Tensor,
-                 like: torch.Tensor) -> torch.Tensor:
+def fold_patches(tokens: torch.Tensor, grid: torch.Tensor, channels: int) -> torch.Tensor:
     """Inverse of :func:`unfold_patches` (``F.fold`` with kernel = stride = 2).
 
     Args:
-        patches (Tensor): ``(B, C, 4, N)``.
-        grid (Tensor): The grid returned by :func:`unfold_patches` (its shape is used).
-        like (Tensor): A ``(B, C, H, W)`` tensor of the output shape (its shape is used).
+        tokens (Tensor): ``(B * 4, N, C)``.
+        grid (Tensor): The view returned by :func:`unfold_patches` (its shape is used).
+        channels (int): ``C`` (a build-time constant).
 
     Returns:
-        Tensor: ``(B, C, H, W)``.
+        Tensor: The ``(B, C, H, W)`` map, channels_last.
     """
-    return patches.flatten(0, 1).reshape_as(grid).permute(0, 3, 1, 4, 2).reshape_as(like)
-
-
-def unfold_patches_nhwc(feature_map: torch.Tensor) -> torch.Tensor:
-    """Eager-only :func:`unfold_patches` for channels_last maps: ``(B, C, H, W)`` -> contiguous
-    ``(B, 4, N, C)`` (same patch and pixel order), in one copy of whole ``C``-vectors.
-
-    Reads sizes from the tensor, so it is used only on the CPU inference fast path (never traced).
-    """
-    rows = feature_map.permute(0, 2, 3, 1)  # (B, H, W, C): a view of a channels_last map
-    grid = rows.unflatten(2, (-1, PATCH_SIZE)).unflatten(1, (-1, PATCH_SIZE))
-    return grid.permute(0, 2, 4, 1, 3, 5).flatten(3, 4).flatten(1, 2)
-
-
-def fold_patches_nhwc(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Inverse of :func:`unfold_patches_nhwc`: ``(B, 4, N, C)`` -> channels_last
-    ``(B, C, height, width)``."""
-    grid = tokens.unflatten(2, (height // PATCH_SIZE, width // PATCH_SIZE)).unflatten(
-        1, (PATCH_SIZE, PATCH_SIZE))  # (B, 2, 2, H / 2, W / 2, C)
-    rows = grid.permute(0, 3, 1, 4, 2, 5).flatten(3, 4).flatten(1, 2)
-    return rows.permute(0, 3, 1, 2)
-
-
-def channels_last_fast_path(module: nn.Module, x: torch.Tensor) -> bool:
-    """Whether a block of a fused model runs its oneDNN / channels_last inference path: the
-    fused form (``module.fusion`` folded), eval mode, and :func:`onednn_fusion_usable`
-    (CPU float32, no autograd, not tracing, scripting or compiling)."""
-    return module.fusion.deploy and not module.training and onednn_fusion_usable(x)
-
-
-def onednn_pays_off(patches: torch.Tensor) -> bool:
-    """Whether the transformer layers on ``patches`` ``(B, d, 4, N)`` take their oneDNN path
-    (see :data:`ONEDNN_MIN_TOKEN_MACS`)."""
-    batch, dim, pixels, num_patches = patches.shape
-    return batch * pixels * num_patches * dim * dim >= ONEDNN_MIN_TOKEN_MACS
-
-
-def spatial_size(feature_map: torch.Tensor) -> Tuple[int, int]:
-    """``(H, W)`` of a map as Python ints.
-
-    While tracing, sizes are 0-dim tensors. Converting them fixes the resize branch and sizes to
-    the traced input size (the trace takes one branch anyway) and keeps shape arithmetic out of
-    the graph (coremltools cannot convert it). Maps that need no resize record no size at all,
-    so a trace at a size whose block inputs are all even (a multiple of 64) stays valid for
-    other such sizes.
-    """
-    if not torch.jit.is_tracing():
-        return feature_map.shape[-2], feature_map.shape[-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        return int(feature_map.shape[-2]), int(feature_map.shape[-1])
+    rows = tokens.reshape_as(grid).permute(0, 2, 3, 1, 4).flatten(2)  # (B * 2, H / 2, W C)
+    rows = rows.unflatten(0, (-1, PATCH_SIZE)).transpose(1, 2).flatten(1, 2)  # (B, H, W C)
+    return rows.unflatten(2, (-1, channels)).permute(0, 3, 1, 2)
 
 
 def even_size(size: Tuple[int, int]) -> Tuple[int, int]:
@@ -227,8 +137,7 @@ class MultiHeadSelfAttention(nn.Module):
     """Softmax multi-head self-attention with one fused ``qkv`` Linear (CVNets v0.1 layout).
 
     ``qkv`` rows are ``[q; k; v]``, each split into contiguous head chunks; scale
-    ``head_dim ** -0.5``; output Linear ``proj``. Uses ``F.scaled_dot_product_attention``
-    except while tracing, where explicit matmuls keep exporters and FLOP counters simple.
+    ``head_dim ** -0.5``; output Linear ``proj``.
 
     Args:
         dim (int): Token channels.
@@ -244,17 +153,11 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
-        """Attention on the ``qkv`` projection ``(B, N, 3 d)``; ``(B, N, d)`` before ``proj``."""
-        q, k, v = qkv.unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4).unbind(0)
-        if torch.jit.is_tracing():
-            out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        return out.transpose(1, 2).flatten(2)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.attend(self.qkv(x)))
+        """Tokens ``(B, N, d)`` -> tokens ``(B, N, d)``."""
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1,
+                                                                             4).unbind(0)
+        return self.proj(attention(q, k, v, self.scale).transpose(1, 2).flatten(2))
 
 
 class TransformerLayer(nn.Module):
@@ -277,36 +180,15 @@ class TransformerLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.attn = MultiHeadSelfAttention(dim, num_heads)
         self.norm2 = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential()
-        self.ffn.add_module('fc1', nn.Linear(dim, ffn_dim))
-        self.ffn.add_module('act', nn.SiLU())
-        self.ffn.add_module('fc2', nn.Linear(ffn_dim, dim))
+        self.ffn = nn.Sequential(
+            collections.OrderedDict(
+                fc1=nn.Linear(dim, ffn_dim), act=nn.SiLU(), fc2=nn.Linear(ffn_dim, dim)))
         self.dropout = nn.Dropout(dropout)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.dropout(self.attn(self.norm1(x))))
         return x + self.drop_path(self.dropout(self.ffn(self.norm2(x))))
-
-    def forward_nhwc(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference on patches ``(B, d, 4, N)`` in channels_last (tokens ``(B, 4, N, d)`` in
-        memory): every Linear runs as a oneDNN 1x1 convolution with a packed weight and the SiLU
-        or the residual add fused in. Eval mode, no autograd (dropout and drop path are off).
-        Few tokens run the plain ops on the same memory (:func:`onednn_pays_off`).
-        """
-        if not onednn_pays_off(x):
-            tokens = x.permute(0, 2, 3, 1)
-            return self.forward(tokens.flatten(0, 1)).unflatten(0, tokens.shape[:2]).permute(
-                0, 3, 1, 2)
-
-        def norm(layer_norm: nn.LayerNorm, patches: torch.Tensor) -> torch.Tensor:
-            return layer_norm(patches.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-        tokens = conv2d_act(norm(self.norm1, x), self.attn.qkv).permute(0, 2, 3, 1)
-        mixed = self.attn.attend(tokens.flatten(0, 1)).unflatten(0, (-1, PATCH_SIZE**2))
-        x = conv2d_act(mixed.permute(0, 3, 1, 2), self.attn.proj, residual=x)
-        hidden = conv2d_act_module(norm(self.norm2, x), self.ffn.fc1, self.ffn.act)
-        return conv2d_act(hidden, self.ffn.fc2, residual=x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,70 +199,79 @@ class SeparableSelfAttention(nn.Module):
 
     ``qkv`` (1x1 conv, ``1 + 2 d`` outputs) splits into one context-score channel, keys and
     values; scores are softmaxed over ``N``; the context vector ``sum_N(keys * scores)`` scales
-    ``ReLU(values)``; output 1x1 conv ``proj``.
+    ``ReLU(values)``; output 1x1 conv ``proj``. In the deploy form both convolutions are
+    :class:`~mmmobile.models.layers.fused.FusedConvAct` s.
 
     Args:
         dim (int): Channels ``d``.
+        deploy (bool): Build the deploy form directly. Defaults to False.
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, deploy: bool = False) -> None:
         super().__init__()
         self.dim = dim
+        self.deploy = False
         self.qkv = nn.Conv2d(dim, 1 + 2 * dim, 1)
         self.proj = nn.Conv2d(dim, dim, 1)
+        if deploy:
+            self.switch_to_deploy()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scores, keys, values = self.qkv(x).split([1, self.dim, self.dim], dim=1)
         context = (keys * scores.softmax(dim=-1)).sum(dim=-1, keepdim=True)
         return self.proj(F.relu(values) * context)
 
-    def attend_nhwc(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference on channels_last patches ``(B, d, 4, N)``: the attention before ``proj``
-        (channels_last), ``qkv`` through oneDNN and the context vector as one matrix product."""
-        qkv = conv2d_act(x, self.qkv).permute(0, 2, 3, 1)  # (B, 4, N, 1 + 2 d)
-        scores = qkv[..., :1].softmax(dim=2)
-        context = scores.transpose(-2, -1) @ qkv[..., 1:1 + self.dim]  # (B, 4, 1, d)
-        return F.relu(qkv[..., 1 + self.dim:]).mul_(context).permute(0, 3, 1, 2)
+    def switch_to_deploy(self) -> None:
+        """Make both convolutions fused ones (same parameters and keys)."""
+        if not self.deploy:
+            self.qkv, self.proj = FusedConvAct(self.qkv), FusedConvAct(self.proj)
+            self.deploy = True
 
 
 class LinearAttentionLayer(nn.Module):
     """Pre-norm layer of the v2-based block (CVNets ``LinearAttnFFN``) on ``(B, d, 4, N)``.
 
     GroupNorm with one group (CVNets ``layer_norm_2d``) before the separable attention and before
-    the 1x1-conv FFN (``fc1`` + SiLU, ``fc2``); dropouts as :class:`TransformerLayer`.
+    the 1x1-conv FFN (``fc1`` + SiLU, ``fc2``); dropouts as :class:`TransformerLayer`. In the
+    deploy form the FFN is two :class:`~mmmobile.models.layers.fused.FusedConvAct` s (SiLU fused
+    into ``fc1``).
 
     Args:
         dim (int): Channels ``d``.
         ffn_dim (int): FFN hidden width.
         dropout (float): Dropout after attention and after the FFN. Defaults to 0.
         drop_path (float): Drop-path probability. Defaults to 0.
+        deploy (bool): Build the deploy form directly. Defaults to False.
     """
 
-    def __init__(self, dim: int, ffn_dim: int, dropout: float = 0., drop_path: float = 0.) -> None:
+    def __init__(self, dim: int, ffn_dim: int, dropout: float = 0., drop_path: float = 0.,
+                 deploy: bool = False) -> None:
         super().__init__()
+        self.deploy = False
         self.norm1 = nn.GroupNorm(1, dim)
         self.attn = SeparableSelfAttention(dim)
         self.norm2 = nn.GroupNorm(1, dim)
-        self.ffn = nn.Sequential()
-        self.ffn.add_module('fc1', nn.Conv2d(dim, ffn_dim, 1))
-        self.ffn.add_module('act', nn.SiLU())
-        self.ffn.add_module('fc2', nn.Conv2d(ffn_dim, dim, 1))
+        self.ffn = nn.Sequential(
+            collections.OrderedDict(
+                fc1=nn.Conv2d(dim, ffn_dim, 1), act=nn.SiLU(), fc2=nn.Conv2d(ffn_dim, dim, 1)))
         self.dropout = nn.Dropout(dropout)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        if deploy:
+            self.switch_to_deploy()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.dropout(self.attn(self.norm1(x))))
         return x + self.drop_path(self.dropout(self.ffn(self.norm2(x))))
 
-    def forward_nhwc(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference on channels_last patches: the 1x1 convolutions through oneDNN with the SiLU
-        and the residual adds fused in (few tokens: the plain ops, :func:`onednn_pays_off`). Eval
-        mode, no autograd."""
-        if not onednn_pays_off(x):
-            return self.forward(x)
-        x = conv2d_act(self.attn.attend_nhwc(self.norm1(x)), self.attn.proj, residual=x)
-        hidden = conv2d_act_module(self.norm2(x), self.ffn.fc1, self.ffn.act)
-        return conv2d_act(hidden, self.ffn.fc2, residual=x)
+    def switch_to_deploy(self) -> None:
+        """Fused convolutions in the attention and the FFN (same parameters and keys)."""
+        if self.deploy:
+            return
+        self.attn.switch_to_deploy()
+        self.ffn = nn.Sequential(
+            collections.OrderedDict(
+                fc1=FusedConvAct(self.ffn.fc1, self.ffn.act), fc2=FusedConvAct(self.ffn.fc2)))
+        self.deploy = True
 
 
 class GlobalRepresentation(nn.Module):
@@ -432,13 +323,19 @@ class MobileViTv3BlockV1(nn.Module):
         super().__init__()
         drop_paths = drop_paths or [0.] * depth
         self.transformer_dim = transformer_dim
-        self.local_dw = ConvBNAct(channels, channels, 3, groups=channels, deploy=deploy)
+        self.deploy = deploy
+        self.local_dw = ConvBN(channels, channels, 3, groups=channels, act_layer=nn.SiLU,
+                               deploy=deploy)
         self.local_pw = nn.Conv2d(channels, transformer_dim, 1, bias=False)
         self.transformer = GlobalRepresentation(
             [TransformerLayer(transformer_dim, ffn_dim, num_heads, dropout, drop_paths[i])
              for i in range(depth)], nn.LayerNorm(transformer_dim))
-        self.global_proj = ConvBNAct(transformer_dim, channels, 1, deploy=deploy)
-        self.fusion = ConvBNAct(transformer_dim + channels, channels, 1, deploy=deploy)
+        self.global_proj = ConvBN(transformer_dim, channels, 1, act_layer=nn.SiLU,
+                                  deploy=deploy)
+        self.fusion = ConvBN(transformer_dim + channels, channels, 1, act_layer=nn.SiLU,
+                             deploy=deploy)
+        if deploy:
+            self.local_pw = FusedConvAct(self.local_pw)
 
     def global_features(self, local: torch.Tensor) -> torch.Tensor:
         """Transformer over the 2x2 patches of ``local`` (B, d, H, W), folded to its size."""
@@ -446,37 +343,24 @@ class MobileViTv3BlockV1(nn.Module):
         resized = even_size(size) != size
         even = F.interpolate(local, size=even_size(size), mode='bilinear',
                              align_corners=False) if resized else local
-        patches, grid = unfold_patches(even, self.transformer_dim)
-        # (B, d, 4, N) -> tokens (B * 4, N, d) and back
-        tokens = self.transformer(patches.permute(0, 2, 3, 1).flatten(0, 1))
-        patches = tokens.unflatten(0, (-1, PATCH_SIZE**2)).permute(0, 3, 1, 2)
-        folded = fold_patches(patches, grid, even)
+        tokens, grid = unfold_patches(even, self.transformer_dim)
+        folded = fold_patches(self.transformer(tokens), grid, self.transformer_dim)
         if resized:
             folded = F.interpolate(folded, size=size, mode='bilinear', align_corners=False)
         return folded
 
-    def global_features_nhwc(self, local: torch.Tensor) -> torch.Tensor:
-        """:meth:`global_features` for the inference fast path (channels_last throughout)."""
-        size = (local.shape[-2], local.shape[-1])
-        even = even_size(size)
-        if even != size:
-            local = F.interpolate(local, size=even, mode='bilinear', align_corners=False)
-        patches = unfold_patches_nhwc(local).permute(0, 3, 1, 2)
-        for layer in self.transformer.layers:
-            patches = layer.forward_nhwc(patches)
-        folded = fold_patches_nhwc(self.transformer.norm(patches.permute(0, 2, 3, 1)), *even)
-        if even != size:
-            folded = F.interpolate(folded, size=size, mode='bilinear', align_corners=False)
-        return folded
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if channels_last_fast_path(self, x):
-            local = conv2d_act(self.local_dw(x), self.local_pw)
-            projected = self.global_proj(self.global_features_nhwc(local))
-            return self.fusion(torch.cat((local, projected), dim=1)).add_(x)
         local = self.local_pw(self.local_dw(x))
         projected = self.global_proj(self.global_features(local))
-        return self.fusion(torch.cat((local, projected), dim=1)) + x
+        return self.fusion(torch.cat((local, projected), dim=1), residual=x)
+
+    def switch_to_deploy(self) -> None:
+        """Fold the ConvBNs; the local 1x1 projection becomes a fused convolution."""
+        if self.deploy:
+            return
+        reparameterize_children(self)
+        self.local_pw = FusedConvAct(self.local_pw)
+        self.deploy = True
 
 
 class MobileViTv3BlockV2(nn.Module):
@@ -506,30 +390,80 @@ class MobileViTv3BlockV2(nn.Module):
         super().__init__()
         drop_paths = drop_paths or [0.] * depth
         self.transformer_dim = transformer_dim
-        self.local_dw = ConvBNAct(channels, channels, 3, groups=channels, dilation=dilation,
-                                  deploy=deploy)
+        self.deploy = deploy
+        self.local_dw = ConvBN(channels, channels, 3, groups=channels, dilation=dilation,
+                               act_layer=nn.SiLU, deploy=deploy)
         self.local_pw = nn.Conv2d(channels, transformer_dim, 1, bias=False)
         self.transformer = GlobalRepresentation(
-            [LinearAttentionLayer(transformer_dim, ffn_dim, dropout, drop_paths[i])
+            [LinearAttentionLayer(transformer_dim, ffn_dim, dropout, drop_paths[i], deploy)
              for i in range(depth)], nn.GroupNorm(1, transformer_dim))
         self.fusion = ConvBN(2 * transformer_dim, channels, 1, deploy=deploy)
+        if deploy:
+            self.local_pw = FusedConvAct(self.local_pw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = spatial_size(x)
         if even_size(size) != size:
             x = F.interpolate(x, size=even_size(size), mode='bilinear', align_corners=True)
-        if channels_last_fast_path(self, x):
-            local = conv2d_act(self.local_dw(x), self.local_pw)
-            patches = unfold_patches_nhwc(local).permute(0, 3, 1, 2)
-            for layer in self.transformer.layers:
-                patches = layer.forward_nhwc(patches)
-            patches = self.transformer.norm(patches).permute(0, 2, 3, 1)
-            global_map = fold_patches_nhwc(patches, local.shape[-2], local.shape[-1])
-            return conv2d_act(torch.cat((global_map, local), dim=1), self.fusion.conv, residual=x)
         local = self.local_pw(self.local_dw(x))
-        patches, grid = unfold_patches(local, self.transformer_dim)
-        global_map = fold_patches(self.transformer(patches), grid, local)
-        return self.fusion(torch.cat((global_map, local), dim=1)) + x
+        tokens, grid = unfold_patches(local, self.transformer_dim)
+        # tokens (B * 4, N, d) are the patches (B, d, 4, N) in channels_last: views both ways
+        patches = self.transformer(tokens.unflatten(0, (-1, PATCH_SIZE**2)).permute(0, 3, 1, 2))
+        global_map = fold_patches(patches.permute(0, 2, 3, 1).flatten(0, 1), grid,
+                                  self.transformer_dim)
+        return self.fusion(torch.cat((global_map, local), dim=1), residual=x)
+
+    def switch_to_deploy(self) -> None:
+        """Fold the ConvBNs; every 1x1 convolution becomes a fused one."""
+        if self.deploy:
+            return
+        reparameterize_children(self)
+        self.local_pw = FusedConvAct(self.local_pw)
+        self.deploy = True
+
+
+# --------------------------------------------------------------------------------------------
+# Variants
+# --------------------------------------------------------------------------------------------
+#: The v1-based variants (official ``MobileViTv3-v1`` config ``mobilevit.py``, modes
+#: ``xx_small_v3``, ``x_small_v3``, ``small_v3``); their L2 forms are derived by
+#: :func:`low_latency_arch`, the v2-based variants by :func:`width_arch`.
+V1_ARCHS: Dict[str, Dict] = {
+    'xxs': dict(base='v1', stem_channels=16, channels=[16, 24, 64, 80, 128], mv2_blocks=[1, 3],
+                expand_ratio=2, transformer_dims=[64, 80, 96], depths=[2, 4, 3], num_heads=4,
+                dropout=0.05),
+    'xs': dict(base='v1', stem_channels=16, channels=[32, 48, 96, 160, 160], mv2_blocks=[1, 3],
+               expand_ratio=4, transformer_dims=[96, 120, 144], depths=[2, 4, 3], num_heads=4,
+               dropout=0.1),
+    's': dict(base='v1', stem_channels=16, channels=[32, 64, 128, 256, 320], mv2_blocks=[1, 3],
+              expand_ratio=4, transformer_dims=[144, 192, 240], depths=[2, 4, 3], num_heads=4,
+              dropout=0.1),
+}
+
+
+def low_latency_arch(arch: Dict) -> Dict:
+    """The "L2" (low-latency) form of a v1-based arch: two instead of four transformer layers
+    in the stage-3 block (official modes ``*_v3_fast``)."""
+    depths = list(arch['depths'])
+    depths[1] = 2
+    return dict(arch, depths=depths)
+
+
+def width_arch(width: float) -> Dict:
+    """The v2-based arch of width multiplier ``width`` (official ``MobileViTv3-v2`` config
+    ``mobilevit_v3.py``, CVNets v0.2 arithmetic; FFN and MV2 expansion ratios fixed at 2).
+
+    Stem ``make_divisible(clip(32 w, 16, 64), 8)``, stage 0 ``make_divisible(64 w, 16)``,
+    stages 1-4 ``make_divisible(c w, 8)`` for ``c`` = 128, 256, 384, 512, transformer widths
+    ``make_divisible(d w, 8)`` for ``d`` = 128, 192, 256.
+    """
+    stem = make_divisible(min(max(32 * width, 16), 64), 8, min_value=16)
+    channels = [make_divisible(64 * width, 16)] + [make_divisible(c * width, 8)
+                                                   for c in (128, 256, 384, 512)]
+    return dict(base='v2', stem_channels=stem, channels=channels, mv2_blocks=[1, 2],
+                expand_ratio=2, transformer_dims=[make_divisible(d * width, 8)
+                                                  for d in (128, 192, 256)],
+                depths=[2, 4, 3])
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,7 +523,8 @@ class MobileViTv3(MobileBackbone):
         dropout (float, optional): Dropout after attention and after the FFN of every
             transformer layer; None takes the official value of ``arch`` (XXS 0.05, XS and S
             0.1, v2-based 0). Defaults to None.
-        deploy (bool): Build the fused form (every ConvBN folded) directly. Defaults to False.
+        deploy (bool): Build the deploy form (see the module docstring) directly, to load
+            fused checkpoints. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config. By default the official
             init is applied at construction (conv Kaiming-normal fan-out, Linear trunc-normal
             std 0.02, zero biases, norms 1/0).
@@ -611,39 +546,14 @@ class MobileViTv3(MobileBackbone):
         (1, 512, 8, 8)
     """
 
+    arch_required_keys = ('base', 'stem_channels', 'channels', 'mv2_blocks', 'expand_ratio',
+                          'transformer_dims', 'depths')
     arch_settings: Dict[str, Dict] = {
-        'xxs': dict(base='v1', stem_channels=16, channels=[16, 24, 64, 80, 128],
-                    mv2_blocks=[1, 3], expand_ratio=2, transformer_dims=[64, 80, 96],
-                    depths=[2, 4, 3], num_heads=4, dropout=0.05),
-        'xs': dict(base='v1', stem_channels=16, channels=[32, 48, 96, 160, 160],
-                   mv2_blocks=[1, 3], expand_ratio=4, transformer_dims=[96, 120, 144],
-                   depths=[2, 4, 3], num_heads=4, dropout=0.1),
-        's': dict(base='v1', stem_channels=16, channels=[32, 64, 128, 256, 320],
-                  mv2_blocks=[1, 3], expand_ratio=4, transformer_dims=[144, 192, 240],
-                  depths=[2, 4, 3], num_heads=4, dropout=0.1),
-        'xxs_l2': dict(base='v1', stem_channels=16, channels=[16, 24, 64, 80, 128],
-                       mv2_blocks=[1, 3], expand_ratio=2, transformer_dims=[64, 80, 96],
-                       depths=[2, 2, 3], num_heads=4, dropout=0.05),
-        'xs_l2': dict(base='v1', stem_channels=16, channels=[32, 48, 96, 160, 160],
-                      mv2_blocks=[1, 3], expand_ratio=4, transformer_dims=[96, 120, 144],
-                      depths=[2, 2, 3], num_heads=4, dropout=0.1),
-        's_l2': dict(base='v1', stem_channels=16, channels=[32, 64, 128, 256, 320],
-                     mv2_blocks=[1, 3], expand_ratio=4, transformer_dims=[144, 192, 240],
-                     depths=[2, 2, 3], num_heads=4, dropout=0.1),
-        '0.5': dict(base='v2', stem_channels=16, channels=[32, 64, 128, 192, 256],
-                    mv2_blocks=[1, 2], expand_ratio=2, transformer_dims=[64, 96, 128],
-                    depths=[2, 4, 3]),
-        '0.75': dict(base='v2', stem_channels=24, channels=[48, 96, 192, 288, 384],
-                     mv2_blocks=[1, 2], expand_ratio=2, transformer_dims=[96, 144, 192],
-                     depths=[2, 4, 3]),
-        '1.0': dict(base='v2', stem_channels=32, channels=[64, 128, 256, 384, 512],
-                    mv2_blocks=[1, 2], expand_ratio=2, transformer_dims=[128, 192, 256],
-                    depths=[2, 4, 3]),
+        **V1_ARCHS,
+        **{f'{name}_l2': low_latency_arch(arch) for name, arch in V1_ARCHS.items()},
+        **{str(width): width_arch(width) for width in (0.5, 0.75, 1.0)},
     }
-    #: Measured (2 CPU threads, interleaved, 256x256): the unfused models run 18-32% faster in
-    #: channels_last; the fused ones equally fast or up to 5% faster (their CPU inference path
-    #: converts an NCHW input at the stem anyway).
-    preferred_memory_format = 'channels_last'
+    preferred_memory_format = 'channels_last'  # inference layout, see mmmobile.layout
     num_stages = 5
 
     def __init__(self,
@@ -676,8 +586,8 @@ class MobileViTv3(MobileBackbone):
         self.is_v1_based = self.arch['base'] == 'v1'
         dropout = self.arch['dropout'] if dropout is None else dropout
 
-        self.stem = ConvBNAct(in_channels, self.arch['stem_channels'], 3, stride=2,
-                              deploy=deploy)
+        self.stem = ConvBN(in_channels, self.arch['stem_channels'], 3, stride=2,
+                           act_layer=nn.SiLU, deploy=deploy)
         expand_ratio = self.arch['expand_ratio']
         self.stages = nn.ModuleList()
         previous = self.arch['stem_channels']
@@ -719,24 +629,14 @@ class MobileViTv3(MobileBackbone):
         self.has_final_conv = self.is_v1_based and final_conv
         if self.has_final_conv:
             final_channels = min(4 * channels[-1], 960)
-            self.final_conv = ConvBNAct(channels[-1], final_channels, 1, deploy=deploy)
+            self.final_conv = ConvBN(channels[-1], final_channels, 1, act_layer=nn.SiLU,
+                                     deploy=deploy)
             self.out_channels[-1] = final_channels
         self.apply(hybrid_init)
 
-    def _parse_arch(self, arch: Union[str, Dict]) -> Dict:
-        if isinstance(arch, str):
-            if arch.lower() not in self.arch_settings:
-                raise ValueError(f'Unknown MobileViTv3 arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_settings)} or pass a dict')
-            arch = self.arch_settings[arch.lower()]
-        elif not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        required = {'base', 'stem_channels', 'channels', 'mv2_blocks', 'expand_ratio',
-                    'transformer_dims', 'depths'}
-        missing = required - set(arch)
-        if missing:
-            raise ValueError(f'MobileViTv3 arch dict is missing {sorted(missing)}')
-        arch = copy.deepcopy(arch)
+    def _complete_arch(self, arch: Dict) -> Dict:
+        """Check the lengths and ``base``; default ``ffn_dims`` (``2 d``, rounded down to a
+        multiple of 16 for v2 as CVNets v0.2), ``num_heads`` (4) and ``dropout`` (0)."""
         if arch['base'] not in ('v1', 'v2'):
             raise ValueError(f"arch base must be 'v1' or 'v2', got {arch['base']!r}")
         for key, length in (('channels', 5), ('mv2_blocks', 2), ('transformer_dims', 3),
@@ -759,11 +659,6 @@ class MobileViTv3(MobileBackbone):
         if self.frozen_stages == self.num_stages and self.has_final_conv:
             modules.append(self.final_conv)
         return modules
-
-    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(block, x, use_reentrant=False)
-        return block(x)
 
     def forward(self, x: torch.Tensor) -> tuple:
         x = self.stem(x)
