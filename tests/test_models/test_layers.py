@@ -104,7 +104,7 @@ needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
 
 GEOMETRIES = [  # in, out, kernel, stride, groups
     (8, 12, 1, 1, 1), (8, 12, 3, 2, 1), (12, 12, 3, 1, 12), (12, 12, 3, 2, 12), (8, 12, 3, 1, 2),
-    (12, 12, 17, 1, 12)]
+    (12, 12, 17, 1, 12), (12, 12, 17, 2, 12)]
 
 
 def count_onednn_calls(monkeypatch) -> list:

@@ -236,7 +236,7 @@ class RepViT(MobileBackbone):
     }
     out_tap_options = ('stage_end', 'before_downsample')
     arch_required_keys = ('channels', 'num_blocks')
-    #: Depthwise 3x3 convolutions and oneDNN's fused 1x1 ones take channels_last on the CPU.
+    #: Depthwise convolutions run through oneDNN's direct kernels on the CPU in channels_last.
     preferred_memory_format = 'channels_last'
 
     def __init__(self,

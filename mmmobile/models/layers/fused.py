@@ -184,7 +184,8 @@ class FusedConvAct(nn.Module):
         The cache is keyed on the weight's storage (kept alive, so the address is not reused),
         version counter and strides and on the input shape: it is rebuilt when the parameter is
         replaced or changed in place (``load_state_dict``, ``.to()``, optimizer steps).
-        Edits through ``weight.data`` bypass the version counter: delete ``_packed`` after them.
+        Edits through ``weight.data`` bypass the version counter (as they bypass autograd):
+        change the parameter itself, under ``torch.no_grad()``.
         """
         weight = self.weight
         key = (weight.data_ptr(), weight._version, weight.shape, weight.stride(), x.shape)
