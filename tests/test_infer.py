@@ -113,6 +113,12 @@ def test_fused_deploy_config_predicts_the_same(demo_image, tmp_path):
         assert a['name'] == b['name']
 
 
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool('infer.py').parse_args(['--help'])
+    assert exit_info.value.code == 0 and '--out' in capsys.readouterr().out
+
+
 def test_bad_inputs_are_one_line_errors(demo_image, tmp_path, capsys):
     from mmmobile.apis import infer
     checkpoint = random_checkpoint('classification', str(tmp_path))

@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 from mmmobile.model_index import COLLECTIONS, OFFICIAL, build_model_index
 from .conftest import REPO_ROOT
+from .tool_loader import command_line, load_tool
 
 
 def read_yaml(relative):
@@ -71,3 +72,10 @@ def test_weights_and_results(index_models):
             assert model['Results'][0]['Task'] == 'Image Classification'
     assert by_name['repvit-m0.9_official-450e_in1k']['Config'] == \
         by_name['repvit-m0.9_8xb256-300e_in1k']['Config']
+
+
+def test_tool_help(capsys):
+    tool = load_tool('model_index.py')
+    with command_line('tools/model_index.py', ['--help']), pytest.raises(SystemExit) as info:
+        tool.parse_args()
+    assert info.value.code == 0 and '--check' in capsys.readouterr().out

@@ -29,7 +29,7 @@ from mmengine.config import Config
 
 from ..engine import load_config
 from ..utils import ToolError
-from ..utils.checkpoints import load_weights
+from ..utils.checkpoints import is_local_path, load_weights
 from ..utils.io import atomic_file, check_output_file
 
 #: Toolbox scope -> task.
@@ -256,7 +256,7 @@ def infer(config: str,
 
     Args:
         config (str): Config file (a training config or a ``deploy_config.py``).
-        checkpoint (str): Checkpoint that loads strictly into the config's model.
+        checkpoint (str): Checkpoint (path or URL) that loads strictly into the config's model.
         image (str): Image file.
         out (str, optional): Picture to write: the top-``topk`` classes, the boxes and masks
             above ``score_thr``, or the label map drawn over the image. Defaults to None.
@@ -291,7 +291,7 @@ def infer(config: str,
     import mmcv
     if mmcv.imread(image) is None:
         raise ToolError(f'not a readable image: {image}')
-    if not osp.isfile(checkpoint):
+    if is_local_path(checkpoint) and not osp.isfile(checkpoint):
         raise ToolError(f'checkpoint not found: {checkpoint}', exit_code=2)
     cfg = load_config(config, cfg_options)
     task = config_task(cfg)
