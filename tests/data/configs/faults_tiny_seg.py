@@ -22,6 +22,7 @@ model = dict(
         channels=16,
         num_convs=1,
         concat_input=False,
+        dropout_ratio=0,  # mmengine does not restore torch's RNG on resume: keep it unused
         num_classes=2,
         norm_cfg=norm_cfg,
         align_corners=False,
