@@ -296,7 +296,44 @@ class GlobalRepresentation(nn.Module):
 # --------------------------------------------------------------------------------------------
 # MobileViTv3 blocks
 # --------------------------------------------------------------------------------------------
-class MobileViTv3BlockV1(nn.Module):
+class MobileViTv3BlockBase(nn.Module):
+    """What both block kinds share: the local representation (official ``local_rep``).
+
+    ``local_pw(local_dw(x))``: 3x3 depthwise ConvBN + SiLU (optionally dilated), then a
+    bias-free 1x1 conv to the transformer width ``d``. Subclasses add the global part and the
+    fusion.
+
+    Args:
+        channels (int): Input channels ``C``.
+        transformer_dim (int): Output channels ``d``.
+        dilation (int): Dilation of the depthwise conv. Defaults to 1.
+        deploy (bool): Build the fused form directly. Defaults to False.
+    """
+
+    def __init__(self, channels: int, transformer_dim: int, dilation: int = 1,
+                 deploy: bool = False) -> None:
+        super().__init__()
+        self.transformer_dim = transformer_dim
+        self.deploy = deploy
+        self.local_dw = ConvBN(channels, channels, 3, groups=channels, dilation=dilation,
+                               act_layer=nn.SiLU, deploy=deploy)
+        conv = nn.Conv2d(channels, transformer_dim, 1, bias=False)
+        self.local_pw = FusedConvAct(conv) if deploy else conv
+
+    def local_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``local_pw(local_dw(x))``."""
+        return self.local_pw(self.local_dw(x))
+
+    def switch_to_deploy(self) -> None:
+        """Fold the ConvBNs; the bias-free 1x1 projection becomes a fused convolution."""
+        if self.deploy:
+            return
+        reparameterize_children(self)
+        self.local_pw = FusedConvAct(self.local_pw)
+        self.deploy = True
+
+
+class MobileViTv3BlockV1(MobileViTv3BlockBase):
     """MobileViTv3 block of the v1-based variants (XXS, XS, S; official ``MobileViTv3Block``).
 
     ``L = local_pw(local_dw(x))`` (3x3 depthwise ConvBN + SiLU, then a bias-free 1x1 conv to the
@@ -320,13 +357,8 @@ class MobileViTv3BlockV1(nn.Module):
     def __init__(self, channels: int, transformer_dim: int, ffn_dim: int, depth: int,
                  num_heads: int = 4, dropout: float = 0.,
                  drop_paths: Optional[Sequence[float]] = None, deploy: bool = False) -> None:
-        super().__init__()
+        super().__init__(channels, transformer_dim, deploy=deploy)
         drop_paths = drop_paths or [0.] * depth
-        self.transformer_dim = transformer_dim
-        self.deploy = deploy
-        self.local_dw = ConvBN(channels, channels, 3, groups=channels, act_layer=nn.SiLU,
-                               deploy=deploy)
-        self.local_pw = nn.Conv2d(channels, transformer_dim, 1, bias=False)
         self.transformer = GlobalRepresentation(
             [TransformerLayer(transformer_dim, ffn_dim, num_heads, dropout, drop_paths[i])
              for i in range(depth)], nn.LayerNorm(transformer_dim))
@@ -334,8 +366,6 @@ class MobileViTv3BlockV1(nn.Module):
                                   deploy=deploy)
         self.fusion = ConvBN(transformer_dim + channels, channels, 1, act_layer=nn.SiLU,
                              deploy=deploy)
-        if deploy:
-            self.local_pw = FusedConvAct(self.local_pw)
 
     def global_features(self, local: torch.Tensor) -> torch.Tensor:
         """Transformer over the 2x2 patches of ``local`` (B, d, H, W), folded to its size."""
@@ -350,20 +380,12 @@ class MobileViTv3BlockV1(nn.Module):
         return folded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        local = self.local_pw(self.local_dw(x))
+        local = self.local_features(x)
         projected = self.global_proj(self.global_features(local))
         return self.fusion(torch.cat((local, projected), dim=1), residual=x)
 
-    def switch_to_deploy(self) -> None:
-        """Fold the ConvBNs; the local 1x1 projection becomes a fused convolution."""
-        if self.deploy:
-            return
-        reparameterize_children(self)
-        self.local_pw = FusedConvAct(self.local_pw)
-        self.deploy = True
 
-
-class MobileViTv3BlockV2(nn.Module):
+class MobileViTv3BlockV2(MobileViTv3BlockBase):
     """MobileViTv3 block of the v2-based variants (0.5, 0.75, 1.0; official ``MobileViTBlockv3``).
 
     An odd-sized input is first bilinearly resized (``align_corners=True``) to the next even size,
@@ -387,39 +409,24 @@ class MobileViTv3BlockV2(nn.Module):
     def __init__(self, channels: int, transformer_dim: int, ffn_dim: int, depth: int,
                  dilation: int = 1, dropout: float = 0.,
                  drop_paths: Optional[Sequence[float]] = None, deploy: bool = False) -> None:
-        super().__init__()
+        super().__init__(channels, transformer_dim, dilation, deploy)
         drop_paths = drop_paths or [0.] * depth
-        self.transformer_dim = transformer_dim
-        self.deploy = deploy
-        self.local_dw = ConvBN(channels, channels, 3, groups=channels, dilation=dilation,
-                               act_layer=nn.SiLU, deploy=deploy)
-        self.local_pw = nn.Conv2d(channels, transformer_dim, 1, bias=False)
         self.transformer = GlobalRepresentation(
             [LinearAttentionLayer(transformer_dim, ffn_dim, dropout, drop_paths[i], deploy)
              for i in range(depth)], nn.GroupNorm(1, transformer_dim))
         self.fusion = ConvBN(2 * transformer_dim, channels, 1, deploy=deploy)
-        if deploy:
-            self.local_pw = FusedConvAct(self.local_pw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = spatial_size(x)
         if even_size(size) != size:
             x = F.interpolate(x, size=even_size(size), mode='bilinear', align_corners=True)
-        local = self.local_pw(self.local_dw(x))
+        local = self.local_features(x)
         tokens, grid = unfold_patches(local, self.transformer_dim)
         # tokens (B * 4, N, d) are the patches (B, d, 4, N) in channels_last: views both ways
         patches = self.transformer(tokens.unflatten(0, (-1, PATCH_SIZE**2)).permute(0, 3, 1, 2))
         global_map = fold_patches(patches.permute(0, 2, 3, 1).flatten(0, 1), grid,
                                   self.transformer_dim)
         return self.fusion(torch.cat((global_map, local), dim=1), residual=x)
-
-    def switch_to_deploy(self) -> None:
-        """Fold the ConvBNs; every 1x1 convolution becomes a fused one."""
-        if self.deploy:
-            return
-        reparameterize_children(self)
-        self.local_pw = FusedConvAct(self.local_pw)
-        self.deploy = True
 
 
 # --------------------------------------------------------------------------------------------
