@@ -15,11 +15,14 @@ from .data_check import (MissingDataError, MissingPath, check_data_exists, demo_
                          find_missing_data, find_missing_pretrained, missing_data_message,
                          missing_pretrained_message)
 from .hooks import SafeCheckpointHook
+from .nan_stop import NonFiniteLossError, NonFiniteLossHook
+from .resume import KeepUntilSavedCheckpointHook
 from .runner import (USER_ERRORS, MobileRunner, ToolError, add_safe_checkpoint_hook,
                      build_runner, load_config, prepare_test_config, prepare_train_config,
                      run_test, run_train, validation_loaders)
 
 __all__ = [
+    'KeepUntilSavedCheckpointHook', 'NonFiniteLossError', 'NonFiniteLossHook',
     'MissingDataError', 'MissingPath', 'MobileRunner', 'SAFE_GLOBALS', 'SafeCheckpointHook',
     'TRUSTED_CHECKPOINT_ENV', 'ToolError', 'USER_ERRORS', 'UnsafeCheckpointError',
     'add_safe_checkpoint_hook', 'apply_cpu_fallbacks', 'build_runner', 'check_data_exists',

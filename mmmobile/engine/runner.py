@@ -9,7 +9,10 @@ own tools they add:
 * a data check with one clear message (:func:`~mmmobile.engine.data_check.check_data_exists`);
 * resumable checkpoints under torch's ``weights_only=True`` (``SafeCheckpointHook`` is added to
   ``custom_hooks``, :class:`MobileRunner` loads through
-  :func:`~mmmobile.engine.checkpoint.load_checkpoint_file`).
+  :func:`~mmmobile.utils.checkpoints.read_checkpoint`), written atomically and kept until the
+  next one is complete (:mod:`mmmobile.engine.resume`);
+* a stop at the first NaN/Inf loss (:mod:`mmmobile.engine.nan_stop`);
+* one line for config mistakes (:mod:`mmmobile.utils.configs`) and unusable checkpoints.
 """
 import logging
 import os.path as osp
@@ -23,12 +26,17 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from mmmobile.utils.paths import find_config
+from ..utils.checkpoints import check_pretrained, read_checkpoint
+from ..utils.configs import config_errors, read_config
 from ..utils.errors import ToolError
-from .checkpoint import UnsafeCheckpointError, load_checkpoint_file
+from .checkpoint import UnsafeCheckpointError
 from .cpu import _type_name, apply_cpu_fallbacks, init_cpu_distributed
 from .data_check import (MissingDataError, check_data_exists, find_missing_pretrained,
                          missing_pretrained_message)
 from .hooks import SafeCheckpointHook
+from .nan_stop import add_nonfinite_loss_hook
+from .resume import (check_run_checkpoint, find_resume_checkpoint, save_checkpoint_atomically,
+                     use_keep_until_saved_hook)
 
 
 #: Exceptions the tools turn into one ``error:`` line and a non-zero exit (no traceback).
@@ -43,7 +51,7 @@ def _warn(message: str) -> None:
 
 
 class MobileRunner(Runner):
-    """mmengine's ``Runner`` with two CPU/torch-2.6+ adjustments.
+    """mmengine's ``Runner`` with CPU/torch-2.6+ adjustments and crash-safe checkpoints.
 
     * ``build_model`` reverts ``nn.SyncBatchNorm``/mmcv ``SyncBatchNorm`` modules to BatchNorm
       when CUDA is unavailable (mmengine only does so for non-distributed runs, and a distributed
@@ -53,10 +61,35 @@ class MobileRunner(Runner):
       mmmobile's allow-list, a clear :class:`UnsafeCheckpointError` otherwise, and
       ``weights_only=False`` for that one file only when :attr:`trust_checkpoint` is set (or
       ``MMMOBILE_TRUSTED_CHECKPOINT``).
+    * ``save_checkpoint`` writes to a temporary name and renames, ``--resume`` without a path
+      takes the newest complete checkpoint (see :mod:`mmmobile.engine.resume`).
     """
 
     #: Load the checkpoint of this run with ``weights_only=False`` (``--trust-checkpoint``).
     trust_checkpoint: bool = False
+    #: Refuse a checkpoint whose weights do not fit the model exactly (``tools/test.py``).
+    exact_weights: bool = False
+    _resuming: bool = False
+
+    def resume(self, filename: str, *args: Any, **kwargs: Any) -> None:
+        """``Runner.resume``; the checkpoint must fit the model and hold the training state."""
+        self._resuming = True
+        try:
+            super().resume(filename, *args, **kwargs)
+        finally:
+            self._resuming = False
+
+    def load_or_resume(self) -> None:
+        """``Runner.load_or_resume``; ``--resume`` without a path takes the newest complete
+        checkpoint of the work dir (:func:`~mmmobile.engine.resume.find_resume_checkpoint`)."""
+        if self._resume and self._load_from is None and not self._has_loaded:
+            self._load_from = find_resume_checkpoint(self.work_dir)
+            self._resume = self._load_from is not None
+        super().load_or_resume()
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
+        """``Runner.save_checkpoint`` onto a temporary name, renamed when complete."""
+        save_checkpoint_atomically(super().save_checkpoint, out_dir, filename, *args, **kwargs)
 
     def build_model(self, model: Any) -> torch.nn.Module:
         """Build the model, then revert SyncBN modules when CUDA is unavailable.
@@ -83,9 +116,11 @@ class MobileRunner(Runner):
                         revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006
         """Load a checkpoint into the model, as ``Runner.load_checkpoint`` does.
 
-        The file is read by :func:`~mmmobile.engine.checkpoint.load_checkpoint_file` with
-        ``trusted=self.trust_checkpoint``; ``after_load_checkpoint`` hooks run before the weights
-        are loaded into the (unwrapped) model.
+        The file is read by :func:`~mmmobile.utils.checkpoints.read_checkpoint` with
+        ``trusted=self.trust_checkpoint`` (one clear line for a bad file); when resuming or
+        testing (:attr:`exact_weights`) the weights must fit the model exactly
+        (:func:`~mmmobile.engine.resume.check_run_checkpoint`). ``after_load_checkpoint`` hooks
+        run before the weights are loaded into the (unwrapped) model.
 
         Args:
             filename: Checkpoint path or URL.
@@ -96,7 +131,11 @@ class MobileRunner(Runner):
         Returns:
             dict: The loaded checkpoint.
         """
-        checkpoint = load_checkpoint_file(filename, map_location, trusted=self.trust_checkpoint)
+        checkpoint = read_checkpoint(filename, trusted=self.trust_checkpoint,
+                                     map_location=map_location,
+                                     what='resume checkpoint' if self._resuming else 'checkpoint')
+        if self._resuming or self.exact_weights:
+            check_run_checkpoint(self, checkpoint, filename, self._resuming)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
@@ -127,10 +166,7 @@ def load_config(config: str, cfg_options: Optional[Dict[str, Any]] = None) -> Co
     path = config if osp.isfile(config) else find_config(config)
     if path is None:
         raise ToolError(f'config file not found: {config}', exit_code=2)
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+    return read_config(path, cfg_options)
 
 
 def _set_work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> None:
@@ -223,6 +259,8 @@ def prepare_train_config(cfg: Config,
         cfg.val_dataloader = None
         cfg.val_evaluator = None
     add_safe_checkpoint_hook(cfg)
+    add_nonfinite_loss_hook(cfg)
+    use_keep_until_saved_hook(cfg)
     return cfg
 
 
@@ -421,8 +459,11 @@ def run_train(config: str,
     created = _init_distributed(launcher)
     success = False
     try:
-        runner = build_runner(cfg, trust_checkpoint=trust_checkpoint)
-        runner.train()
+        with config_errors(cfg):
+            runner = build_runner(cfg, trust_checkpoint=trust_checkpoint)
+            check_pretrained(runner.model.module if is_model_wrapper(runner.model) else
+                             runner.model, cfg.model)
+            runner.train()
         success = True
     finally:
         if created:
@@ -469,8 +510,10 @@ def run_test(config: str,
     created = _init_distributed(launcher)
     success = False
     try:
-        runner = build_runner(cfg, trust_checkpoint=trust_checkpoint)
-        metrics = runner.test()
+        with config_errors(cfg):
+            runner = build_runner(cfg, trust_checkpoint=trust_checkpoint)
+            runner.exact_weights = True
+            metrics = runner.test()
         success = True
     finally:
         if created:
