@@ -217,10 +217,10 @@ def test_request_errors(tmp_path):
     with pytest.raises(ToolError, match='checkpoint not found'):
         deploy(config, str(tmp_path / 'missing.pth'), str(tmp_path / 'a'))
     (tmp_path / 'busy').mkdir()
-    (tmp_path / 'busy' / 'model.onnx').write_text('previous results')
-    with pytest.raises(ToolError, match='already holds results'):
-        deploy(config, None, str(tmp_path / 'busy'), input_shape=(32, 32))
-    assert (tmp_path / 'busy' / 'model.onnx').read_text() == 'previous results'
+    (tmp_path / 'busy' / 'model.onnx').write_text('not ours: no manifest lists it')
+    with pytest.raises(ToolError, match=r'holds files mmmobile did not write \(model.onnx\)'):
+        deploy(config, None, str(tmp_path / 'busy'), input_shape=(32, 32), overwrite=True)
+    assert (tmp_path / 'busy' / 'model.onnx').read_text() == 'not ours: no manifest lists it'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['busy']
 
 
@@ -231,7 +231,8 @@ def test_fuse_checkpoint_is_deploy_without_formats(tmp_path):
     checkpoint = trained_checkpoint(config, str(tmp_path / 'trained.pth'))
     out = tmp_path / 'fused'
     report = fuse_checkpoint(config, checkpoint, str(out), input_shape=(64, 64))
-    assert sorted(p.name for p in out.iterdir()) == ['deploy_config.py', 'fused.pth',
+    assert sorted(p.name for p in out.iterdir()) == ['.mmmobile-manifest.json',
+                                                     'deploy_config.py', 'fused.pth',
                                                      'report.json']
     assert report['formats'] == {} and report['fuse_relative_difference'] <= TOLERANCE
     assert json.loads((out / 'report.json').read_text())['params_after'] == (
@@ -255,12 +256,13 @@ def test_checkpoint_config_mismatch_names_keys(tmp_path):
     m09.model.backbone.arch = 'm0_9'
     m09.model.head.in_channels = 384
     model = build_model(m09)
-    with pytest.raises(ToolError, match=r'does not match the config: .*(missing keys|shape '
-                       r'mismatch): backbone\.'):
+    with pytest.raises(ToolError, match=r"does not fit the model: it holds a RepViT arch 'm0_6' "
+                       r"backbone; the config builds RepViT arch 'm0_9'; missing keys: backbone\."):
         load_weights(model, checkpoint)
     # A fused checkpoint given with the training config: named, with the hint.
     deploy(m06, checkpoint, str(tmp_path / 'fused'), input_shape=(32, 32))
-    with pytest.raises(ToolError, match='a fused checkpoint: use the deploy_config.py'):
+    with pytest.raises(ToolError, match=r'a fused \(deploy\) checkpoint .* use the '
+                       'deploy_config.py'):
         load_weights(build_model(m06), str(tmp_path / 'fused' / 'fused.pth'))
 
 

@@ -16,7 +16,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
                         help='input size of the fused-vs-unfused check (default 224 224)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace the results in an existing out_dir')
+                        help='replace the results of an earlier run in out_dir (other files '
+                        'are never removed)')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='load a checkpoint that holds pickled objects (weights_only=False); '
+                        'only for a file you trust')
     return parser.parse_args()
 
 
@@ -27,7 +31,8 @@ def main() -> int:
     from mmmobile.engine import USER_ERRORS
     try:
         report = fuse_checkpoint(args.config, args.checkpoint, args.out_dir,
-                                 input_shape=tuple(args.shape), overwrite=args.overwrite)
+                                 input_shape=tuple(args.shape), overwrite=args.overwrite,
+                                 trust_checkpoint=args.trust_checkpoint)
     except USER_ERRORS as error:
         print(f'fuse_ckpt: error: {error}', file=sys.stderr)
         return getattr(error, 'exit_code', 1)

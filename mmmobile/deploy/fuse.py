@@ -9,9 +9,10 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import load_checkpoint
 
-from ..engine import load_config
+from ..engine import load_config, make_weights_only_safe
+from ..utils.checkpoints import load_weights
+from ..utils.configs import config_errors
 
 
 def _as_config(config: Union[str, Config]) -> Config:
@@ -25,7 +26,9 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
 
     Args:
         config (str | Config): Config file or object.
-        checkpoint (str, optional): Checkpoint to load strictly. Defaults to None.
+        checkpoint (str, optional): Checkpoint to load strictly
+            (:func:`mmmobile.utils.checkpoints.load_weights`: a mismatch is named in one
+            line). Defaults to None.
         device (str): Device. Defaults to 'cpu'.
 
     Returns:
@@ -36,11 +39,11 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     model_cfg = copy.deepcopy(cfg.model)
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
+    with config_errors(cfg):
+        model = revert_sync_batchnorm(MODELS.build(model_cfg))
     if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+        load_weights(model, checkpoint, model_cfg=cfg.model, scope=cfg.get('default_scope'),
+                     config_name=cfg.filename)
     return model.to(device).eval()
 
 
@@ -108,7 +111,8 @@ def save_fused(model: nn.Module, config: Union[str, Config], folder: str,
     deployed.load_state_dict(model.state_dict(), strict=True)
     checkpoint = osp.join(folder, 'fused.pth')
     config_file = osp.join(folder, 'deploy_config.py')
-    torch.save({'state_dict': model.state_dict(), 'meta': dict(meta or {})}, checkpoint)
+    # The meta of a trusted source may hold numpy objects: keep fused.pth weights_only-loadable.
+    torch.save({'state_dict': model.state_dict(),
+                'meta': make_weights_only_safe(dict(meta or {}))}, checkpoint)
     deploy_cfg.dump(config_file)
     return checkpoint, config_file
-

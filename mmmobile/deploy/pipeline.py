@@ -12,19 +12,18 @@ a ``deploy`` constructor flag for the deploy config).
 """
 import copy
 import json
-import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..engine import load_checkpoint_file, load_config
+from ..engine import load_config
 from ..reparam import switch_to_deploy
 from ..utils import ToolError
+from ..utils.checkpoints import load_weights as load_checked_weights
+from ..utils.io import check_output_folder, output_folder
 from .export import (DYNAMIC_AXES, TOLERANCE, ExportError, export_onnx, export_torchscript,
                      max_relative_error)
 from .fuse import build_model, count_parameters, save_fused
@@ -34,57 +33,31 @@ from .wrappers import export_wrapper, model_task
 FORMATS = {'onnx': 'model.onnx', 'torchscript': 'model.torchscript.pt',
            'coreml': 'model.mlpackage'}
 
-#: Keys of the mismatch message: how many keys of each kind are named.
-_KEYS_NAMED = 3
+def load_weights(model: nn.Module, checkpoint: str, trusted: bool = False,
+                 cfg: Optional[Config] = None) -> Dict:
+    """Load ``checkpoint`` strictly into ``model``; a mismatch is named in one line.
 
-
-def _key_list(keys: Sequence[str]) -> str:
-    named = ', '.join(keys[:_KEYS_NAMED])
-    return named + (f' (+{len(keys) - _KEYS_NAMED} more)' if len(keys) > _KEYS_NAMED else '')
-
-
-def load_weights(model: nn.Module, checkpoint: str, trusted: bool = False) -> Dict:
-    """Load ``checkpoint`` strictly into ``model``, naming the first mismatched keys on failure.
+    See :func:`mmmobile.utils.checkpoints.load_weights`: unreadable files, checkpoints of
+    another family or variant, and fused checkpoints for a training config (or the reverse,
+    given ``cfg``) are told apart.
 
     Args:
         model (nn.Module): The model built from the config.
         checkpoint (str): Checkpoint file (``{'state_dict': ...}`` or a flat state dict), read
             with ``weights_only=True`` unless ``trusted``.
         trusted (bool): Allow pickled objects (``--trust-checkpoint``). Defaults to False.
+        cfg (Config, optional): The config ``model`` was built from.
 
     Returns:
         dict: The checkpoint's ``meta`` (empty when it has none).
 
     Raises:
-        ToolError: The file is missing, holds no state dict, or does not match the model.
+        ToolError: The file cannot be read or does not fit the model.
     """
-    if not osp.isfile(checkpoint):
-        raise ToolError(f'checkpoint not found: {checkpoint}', exit_code=2)
-    loaded = load_checkpoint_file(checkpoint, trusted=trusted)
-    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ToolError(f'{checkpoint} holds no state dict of tensors')
-    state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
-    meta = loaded.get('meta') if isinstance(loaded.get('meta'), dict) else {}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    reshaped = [f'{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}' for k in own
-                if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or reshaped:
-        parts = []
-        if missing:
-            parts.append(f'missing keys: {_key_list(missing)}')
-        if unexpected:
-            parts.append(f'unexpected keys: {_key_list(unexpected)}')
-        if reshaped:
-            parts.append(f'shape mismatch: {_key_list(reshaped)}')
-        hint = (' (a fused checkpoint: use the deploy_config.py written beside it)'
-                if 'fused_from' in meta else '')
-        raise ToolError(f'checkpoint {checkpoint} does not match the config{hint}: '
-                        + '; '.join(parts))
-    model.load_state_dict(state, strict=True)
-    return dict(meta)
+    return load_checked_weights(model, checkpoint, trusted=trusted,
+                                model_cfg=cfg.model if cfg is not None else None,
+                                scope=cfg.get('default_scope') if cfg is not None else None,
+                                config_name=cfg.filename if cfg is not None else None)
 
 
 def preprocessing(model: nn.Module) -> Dict:
@@ -119,28 +92,8 @@ def _check_request(formats: Sequence[str], input_shape: Sequence[int], batch_siz
     if bad_axes:
         raise ToolError(f'unknown dynamic axis {bad_axes[0]!r}; choose from '
                         f'{", ".join(DYNAMIC_AXES)}', exit_code=2)
-    if osp.exists(out_dir):
-        if not osp.isdir(out_dir):
-            raise ToolError(f'output path {out_dir} is a file, not a folder')
-        if os.listdir(out_dir) and not overwrite:
-            raise ToolError(f'output folder {out_dir} already holds results; pass --overwrite '
-                            '(overwrite=True) to replace them')
+    check_output_folder(out_dir, overwrite)
     return list(dict.fromkeys(formats))
-
-
-def _publish(staging: str, out_dir: str) -> None:
-    """Move the finished ``staging`` folder to ``out_dir``, replacing what was there."""
-    if not osp.exists(out_dir):
-        os.replace(staging, out_dir)
-        return
-    previous = staging + '.previous'
-    os.replace(out_dir, previous)
-    try:
-        os.replace(staging, out_dir)
-    except BaseException:
-        os.replace(previous, out_dir)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _outputs(wrapper: nn.Module, inputs: torch.Tensor) -> List[torch.Tensor]:
@@ -179,8 +132,10 @@ def deploy(config: Union[str, Config],
         config (str | Config): A classifier, detector or segmentor config.
         checkpoint (str, optional): Trained weights; without them the model's own
             initialization is exported. Defaults to None.
-        out_dir (str): Output folder; refused when it already holds files, unless
-            ``overwrite``. Defaults to 'work_dirs/deploy'.
+        out_dir (str): Output folder, built beside its final place and renamed when complete.
+            Existing results of an earlier run are replaced only with ``overwrite``; a folder
+            holding anything else is refused (:func:`mmmobile.utils.io.check_output_folder`).
+            Defaults to 'work_dirs/deploy'.
         formats (Sequence[str]): Any of ``'onnx'``, ``'torchscript'``, ``'coreml'``; none
             writes only the fused checkpoint and config (:func:`fuse_checkpoint`). Defaults to
             ``('onnx', )``.
@@ -217,7 +172,7 @@ def deploy(config: Union[str, Config],
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
     model = build_model(cfg)
-    meta = load_weights(model, checkpoint, trust_checkpoint) if checkpoint else {}
+    meta = load_weights(model, checkpoint, trust_checkpoint, cfg) if checkpoint else {}
     task = model_task(model)
     prep = preprocessing(model)
 
@@ -239,10 +194,8 @@ def deploy(config: Union[str, Config],
                           f'{fuse_difference:.2e} > {tolerance:.0e}')
     output_names = wrapper.output_names(len(expected))
 
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(osp.abspath(out_dir))}-')
-    try:
+    tool = 'tools/deploy.py' if formats else 'tools/fuse_ckpt.py'
+    with output_folder(out_dir, overwrite, tool=tool) as staging:
         fused_meta = dict(meta, fused_from=osp.basename(checkpoint) if checkpoint else None,
                           params_before=params_before, params_after=params_after)
         fused_file, config_file = save_fused(model, cfg, staging, fused_meta)
@@ -281,10 +234,6 @@ def deploy(config: Union[str, Config],
             report['formats'][fmt] = result
         with open(osp.join(staging, 'report.json'), 'w') as f:
             json.dump(report, f, indent=2)
-        _publish(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     report['out_dir'] = out_dir
     return report
 

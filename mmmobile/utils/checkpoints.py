@@ -152,7 +152,7 @@ def _load_problem(error: BaseException) -> Optional[str]:
 def _unsafe_reason(error: BaseException) -> bool:
     """Whether an ``UnsafeCheckpointError`` is a refused global (not a broken pickle)."""
     cause = error.__cause__ or error
-    return bool(re.search(r'GLOBAL|global', str(cause)))
+    return bool(re.search(r'GLOBAL \S+ was not an allowed global|Unsupported global', str(cause)))
 
 
 def read_checkpoint(filename: str, trusted: bool = False, map_location: Any = 'cpu',
@@ -592,15 +592,14 @@ def check_pretrained(model: nn.Module, model_cfg: Any) -> None:
         if module is None:
             continue
         own = _shapes(module.state_dict())
-        name = type(module).__name__
-        if not any(own.get(key) == shape for key, shape in state.items()):
-            raise ToolError(f'{what} {filename}: none of its weights fit {where} ({name}); '
-                            + '; '.join(_mismatch_parts(state, own)))
         if isinstance(module, MobileBackbone):
             found, expected = identify_backbone(state), identify_backbone(own)
             if found and expected and found != expected:
                 raise ToolError(f'{what} {filename} holds a {_variant_name(found)} backbone; '
                                 f'{where} builds {_variant_name(expected)}')
+        if not any(own.get(key) == shape for key, shape in state.items()):
+            raise ToolError(f'{what} {filename}: none of its weights fit {where} '
+                            f'({type(module).__name__}); ' + '; '.join(_mismatch_parts(state, own)))
 
 
 __all__ = [

@@ -74,7 +74,7 @@ def _check_config_chain(path: str, child: Optional[str] = None,
         raise ToolError(f'config {path} cannot be read: {error}', exit_code=2) from None
     for entry in _base_entries(tree):
         if '::' not in entry and '{{' not in entry:
-            _check_config_chain(osp.join(osp.dirname(path), entry), path, seen)
+            _check_config_chain(osp.normpath(osp.join(osp.dirname(path), entry)), path, seen)
 
 
 def _config_frame(error: BaseException, files: List[str]) -> Optional[Tuple[str, int]]:
