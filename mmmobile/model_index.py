@@ -290,7 +290,6 @@ def build_model_index(root: str, loaded: Optional[Dict] = None) -> Dict[str, str
             'Name': family,
             'Metadata': {'Architecture': [family]},
             'Paper': {'Title': info['title'], 'URL': info['paper']},
-            'README': 'README.md',
             'Code': {'URL': info['code']},
         }
         text = yaml.safe_dump({'Collections': [collection], 'Models': models},

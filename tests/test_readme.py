@@ -223,3 +223,27 @@ def test_checker_catches_what_does_not_run(readme_run):
     ]
     for tokens in bad:
         assert checker.check(tokens, 'bad'), tokens
+
+
+def test_launchers_find_the_project_venv(tmp_path):
+    """``tools/dist_*.sh`` without PYTHON: the active venv, else ``ROOT/.venv``, else python."""
+    import subprocess
+    fake = tmp_path / '.venv' / 'bin'
+    fake.mkdir(parents=True)
+    (fake / 'python').write_text('#!/bin/sh\n')
+    (fake / 'python').chmod(0o755)
+    script = f'source {osp.join(REPO_ROOT, "tools", "python_env.sh")}; echo "$PYTHON"'
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'VIRTUAL_ENV')}
+
+    def found(root, **extra):
+        return subprocess.run(['bash', '-c', f'ROOT={root}; {script}'], env=dict(env, **extra),
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert found(tmp_path) == str(fake / 'python')
+    assert found(tmp_path / 'elsewhere') == 'python'
+    assert found(tmp_path, PYTHON='/opt/py') == '/opt/py'
+    assert found(tmp_path / 'elsewhere', VIRTUAL_ENV=str(tmp_path / '.venv')) == \
+        str(fake / 'python')
+    for launcher in ('dist_train.sh', 'dist_test.sh'):
+        with open(osp.join(REPO_ROOT, 'tools', launcher)) as f:
+            assert 'source "$ROOT/tools/python_env.sh"' in f.read()

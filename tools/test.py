@@ -46,8 +46,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'the result images instead')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved (the config needs a visualization '
-        'hook in default_hooks)')
+        help='directory where every test image is saved with its predictions painted (the '
+        'config needs a visualization hook in default_hooks)')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')

@@ -117,10 +117,14 @@ def is_timm_layout(state: Dict[str, torch.Tensor]) -> bool:
     return 'stem.conv1.c.weight' in state and any(k.startswith('stages.') for k in state)
 
 
+def _arch_settings() -> Dict[str, Dict]:
+    from mmmobile.models.backbones.repvit import RepViT
+    return RepViT.arch_settings
+
+
 def _match_arch(channels: List[int], num_blocks: List[int]) -> Optional[str]:
     """The ``RepViT.arch_settings`` name with these widths and stride-1 block counts, if any."""
-    from mmmobile.models.backbones.repvit import RepViT
-    for name, setting in RepViT.arch_settings.items():
+    for name, setting in _arch_settings().items():
         if list(setting['channels']) == channels and list(setting['num_blocks']) == num_blocks:
             return name
     return None
@@ -161,11 +165,10 @@ def convert_timm_repvit(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch
         named = [n for n, spec in _TIMM_FIRST_RELEASE.items()
                  if spec == (tuple(channels), tuple(depths))]
         name = f"timm's {named[0]}" if named else 'a RepViT'
-        from mmmobile.models.backbones.repvit import RepViT
         raise ValueError(
             f'timm-layout checkpoint of {name} (embed_dim {tuple(channels)}, depth '
             f'{tuple(depths)}): no mmmobile RepViT arch has these widths and depths '
-            f'(available: {", ".join(RepViT.arch_settings)})')
+            f'(available: {", ".join(_arch_settings())})')
 
     converted = OrderedDict()
     for key, value in state.items():
