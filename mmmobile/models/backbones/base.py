@@ -26,6 +26,8 @@ class MobileBackbone(BaseModule):
     - :meth:`_parse_arch`: a variant name or a custom arch dict -> a checked private copy
       (subclasses add defaults and checks in :meth:`_complete_arch`);
     - :meth:`_run_block`: one block, under activation checkpointing when ``with_cp`` is set;
+    - :meth:`_set_common_args`: checks and stores ``out_indices``, ``frozen_stages``,
+      ``norm_eval``, ``with_cp`` and ``deploy``;
 
     - :meth:`train`: set the mode, then re-freeze ``frozen_stages`` and keep every BatchNorm in
       eval mode when ``norm_eval`` is set (the order mmdet established); returns ``self``;
@@ -71,6 +73,18 @@ class MobileBackbone(BaseModule):
         if self.with_cp and x.requires_grad:
             return cp.checkpoint(block, x, use_reentrant=False)
         return block(x)
+
+    def _set_common_args(self, num_stages: int, out_indices: Union[int, Sequence[int]],
+                         frozen_stages: int, norm_eval: bool, with_cp: bool,
+                         deploy: bool) -> None:
+        """Check and store the arguments every backbone takes (``out_indices`` normalized)."""
+        self.out_indices = self._normalize_out_indices(out_indices, num_stages)
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {num_stages}], got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.deploy = deploy
 
     @staticmethod
     def _normalize_out_indices(out_indices: Union[int, Sequence[int]],

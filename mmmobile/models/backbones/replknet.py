@@ -262,15 +262,8 @@ class RepLKNet(MobileBackbone):
         layers = self.arch['layers']
         num_stages = len(channels)
 
-        out_indices = self._normalize_out_indices(out_indices, num_stages)
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {num_stages}], got {frozen_stages}')
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
+        self._set_common_args(num_stages, out_indices, frozen_stages, norm_eval, with_cp, deploy)
         self.final_norm = final_norm
-        self.deploy = deploy
         self.out_channels = list(channels)
 
         c0 = channels[0]

@@ -258,18 +258,11 @@ class RepViT(MobileBackbone):
         se_pattern = self.arch['se_pattern']
         num_stages = len(channels)
 
-        out_indices = self._normalize_out_indices(out_indices, num_stages)
+        self._set_common_args(num_stages, out_indices, frozen_stages, norm_eval, with_cp, deploy)
         if out_taps not in self.out_tap_options:
             raise ValueError(f'out_taps must be one of {self.out_tap_options}, got {out_taps!r}')
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {num_stages}], got {frozen_stages}')
-        self.out_indices = tuple(out_indices)
         self.out_taps = out_taps
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         self.legacy_repvggdw = legacy_repvggdw
-        self.deploy = deploy
         self.out_channels = list(channels)
 
         # Named 0 and 2 as the conv, GELU, conv stem of the official code (checkpoint keys).
