@@ -30,6 +30,7 @@ from mmengine.config import Config
 from ..engine import load_config
 from ..utils import ToolError
 from ..utils.checkpoints import is_local_path, load_weights
+from ..utils.configs import config_errors
 from ..utils.io import atomic_file, check_output_file
 
 #: Toolbox scope -> task.
@@ -298,12 +299,13 @@ def infer(config: str,
     if device is None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     draw = out is not None
-    if task == 'classification':
-        result = _classify(cfg, checkpoint, image, device, trust_checkpoint, topk, draw)
-    elif task == 'detection':
-        result = _detect(cfg, checkpoint, image, device, trust_checkpoint, score_thr, draw)
-    else:
-        result = _segment(cfg, checkpoint, image, device, trust_checkpoint, draw)
+    with config_errors(cfg):  # a misspelled keyword or unknown type: one line
+        if task == 'classification':
+            result = _classify(cfg, checkpoint, image, device, trust_checkpoint, topk, draw)
+        elif task == 'detection':
+            result = _detect(cfg, checkpoint, image, device, trust_checkpoint, score_thr, draw)
+        else:
+            result = _segment(cfg, checkpoint, image, device, trust_checkpoint, draw)
     picture = result.pop('picture')
     if draw:
         write_image(picture, out)
