@@ -2,7 +2,6 @@
 import copy
 import functools
 import glob
-import json
 import math
 import os.path as osp
 
@@ -18,7 +17,7 @@ from mmmobile import convert_checkpoint
 from mmmobile.models import MobileViTv3
 from mmmobile.utils import relative_error
 from .conftest import REPO_ROOT
-from .test_models.utils import count_parameters
+from .test_models.utils import count_parameters, official_fixture
 
 MOBILEVITV3_CONFIGS = sorted(
     osp.relpath(path, REPO_ROOT)
@@ -79,9 +78,7 @@ def test_preprocessor_reproduces_official_input_convention(path):
 @pytest.mark.parametrize('path,name', [(CLS_V1, 'mobilevitv3-xxs'), (CLS_V2, 'mobilevitv3-0.5')])
 def test_official_weights_give_official_logits(official_fixtures, tmp_path, path, name):
     """Converted official checkpoint, loaded strictly into the config's model -> official logits."""
-    with open(osp.join(official_fixtures, 'index.json')) as f:
-        entry = {e['name']: e for e in json.load(f)}[name]
-    expected = torch.load(osp.join(official_fixtures, entry['expected']), weights_only=True)
+    entry, expected = official_fixture(official_fixtures, name)
     dst = tmp_path / f'{name}.pth'
     convert_checkpoint('mobilevitv3', osp.join(official_fixtures, entry['checkpoint']), str(dst))
 
@@ -101,8 +98,7 @@ def test_official_weights_give_official_logits(official_fixtures, tmp_path, path
 def test_dense_configs_initialise_from_converted_weights(official_fixtures, tmp_path, path,
                                                          name):
     """init_cfg (prefix 'backbone.') fills every backbone tensor; conv_1x1_exp stays out."""
-    with open(osp.join(official_fixtures, 'index.json')) as f:
-        entry = {e['name']: e for e in json.load(f)}[name]
+    entry, _ = official_fixture(official_fixtures, name)
     dst = tmp_path / f'{name}.pth'
     convert_checkpoint('mobilevitv3', osp.join(official_fixtures, entry['checkpoint']), str(dst))
     converted = torch.load(dst, weights_only=True)['state_dict']

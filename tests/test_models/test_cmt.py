@@ -1,6 +1,5 @@
 """CMT: any input size, bias resizing, freezing, parameter counts, fusion, converter, configs."""
 import copy
-import json
 import os.path as osp
 import subprocess
 import sys
@@ -14,9 +13,10 @@ from mmmobile import convert_checkpoint, switch_to_deploy
 from mmmobile.models import CMT, CMTClsHead
 from mmmobile.models.backbones.cmt import ceil_grid, resize_relative_position_bias
 from mmmobile.models.layers.attention import attention
-from mmmobile.models.layers.fused import onednn_works
+from mmmobile.models.layers.fused import FusedConvAct, onednn_works
 from mmmobile.utils import ToolError, randomize_bn_statistics, relative_error
-from .utils import check_norm_state, count_parameters
+from .utils import (check_norm_state, count_parameters, fused_and_stock_outputs,
+                    official_fixture)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_ARCH = dict(embed_dims=[16, 24, 32, 48], depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4],
@@ -332,12 +332,11 @@ def test_fuse_equivalence_and_deploy_form():
     # it works, SDPA) against the training form's float64 result and the stock ops (grad on).
     deployed.float()
     x = inputs[1].float().contiguous(memory_format=torch.channels_last)
-    with torch.no_grad(), torch.profiler.profile() as prof:
-        fast = deployed(x)
-    ran = any('_convolution_pointwise' in e.key for e in prof.key_averages())
-    assert ran == onednn_works()
+    fast, stock, calls = fused_and_stock_outputs(deployed, x)
+    fused = [m for m in deployed.modules() if isinstance(m, FusedConvAct)]
+    assert calls == (len(fused) if onednn_works() else 0)  # each fused layer once
     assert relative_error(fast, expected[1]) <= 1e-5
-    assert relative_error(fast, deployed(x)) <= 1e-5
+    assert relative_error(fast, stock) <= 1e-5
 
 
 def test_with_cp_and_drop_path():
@@ -438,9 +437,7 @@ def _build_from_config(name):
 
 def test_official_ti_logits(official_fixtures, tmp_path):
     """Converted official checkpoint (via tools/convert_ckpt.py) -> the official logits."""
-    with open(osp.join(official_fixtures, 'index.json')) as f:
-        entry = {e['name']: e for e in json.load(f)}['cmt-ti']
-    expected = torch.load(osp.join(official_fixtures, entry['expected']), weights_only=True)
+    entry, expected = official_fixture(official_fixtures, 'cmt-ti')
     dst = tmp_path / 'cmt-ti_in1k.pth'
     result = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, 'tools', 'convert_ckpt.py'), 'cmt',

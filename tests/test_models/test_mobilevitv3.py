@@ -1,6 +1,5 @@
 """MobileViTv3: parameter counts, patches, odd sizes, dilation, fusion, converter, fixtures."""
 import copy
-import json
 import os.path as osp
 import runpy
 import sys
@@ -17,7 +16,8 @@ from mmmobile.models.backbones.mobilevitv3 import (MobileViTv3BlockV1, MobileViT
 from mmmobile.models.layers import FusedConvAct
 from mmmobile.models.layers.fused import onednn_works
 from mmmobile.utils import ToolError, randomize_bn_statistics, relative_error
-from .utils import check_norm_state, count_parameters
+from .utils import (check_norm_state, count_parameters, fused_and_stock_outputs,
+                    official_fixture)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -416,11 +416,9 @@ def test_deploy_form_fast_path_equals_training_form(arch, out_stride):
     assert sum(m.kernel_size == (1, 1) for m in fused) > sum(arch['depths'])  # 1x1s included
     for x, ref in zip(inputs, expected):
         for layout in (torch.contiguous_format, torch.channels_last):
-            x = x.float().contiguous(memory_format=layout)
-            with torch.no_grad(), torch.profiler.profile() as prof:
-                outs = backbone(x)
-            assert any('_convolution_pointwise' in e.key for e in prof.key_averages())
-            stock = backbone(x)  # grad mode: the stock ops
+            outs, stock, calls = fused_and_stock_outputs(
+                backbone, x.float().contiguous(memory_format=layout))
+            assert calls == len(fused)  # each fused layer once, through oneDNN
             for out, plain, reference in zip(outs, stock, ref):
                 assert relative_error(out, reference) <= 1e-5
                 assert relative_error(out, plain) <= 1e-5
@@ -429,13 +427,6 @@ def test_deploy_form_fast_path_equals_training_form(arch, out_stride):
 # --------------------------------------------------------------------------------------------
 # Converter and official fixtures
 # --------------------------------------------------------------------------------------------
-def _fixture(official_fixtures, name):
-    with open(osp.join(official_fixtures, 'index.json')) as f:
-        entry = {e['name']: e for e in json.load(f)}[name]
-    expected = torch.load(osp.join(official_fixtures, entry['expected']), weights_only=True)
-    return entry, expected
-
-
 def _image_classifier(arch, dropout_rate, deploy=False):
     from mmengine.registry import MODELS, init_default_scope
     init_default_scope('mmpretrain')
@@ -453,7 +444,7 @@ def _image_classifier(arch, dropout_rate, deploy=False):
 def test_official_logits(official_fixtures, tmp_path, monkeypatch, capsys, name, arch,
                          dropout_rate):
     """Converted official checkpoint -> the official logits, unfused, fused and deploy=True."""
-    entry, expected = _fixture(official_fixtures, name)
+    entry, expected = official_fixture(official_fixtures, name)
     src = osp.join(official_fixtures, entry['checkpoint'])
     dst = tmp_path / f'{name}.pth'
     if arch == 'xxs':  # once through the command-line tool (in-process: no interpreter start-up)
@@ -485,7 +476,7 @@ def test_official_logits(official_fixtures, tmp_path, monkeypatch, capsys, name,
 
 
 def test_converter_downstream_and_bad_files(official_fixtures, tmp_path):
-    entry, _ = _fixture(official_fixtures, 'mobilevitv3-xxs')
+    entry, _ = official_fixture(official_fixtures, 'mobilevitv3-xxs')
     official = torch.load(osp.join(official_fixtures, entry['checkpoint']), weights_only=True)
     direct = convert_checkpoint('mobilevitv3', osp.join(official_fixtures, entry['checkpoint']),
                                 str(tmp_path / 'direct.pth'))

@@ -155,8 +155,8 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Tokens ``(B, N, d)`` -> tokens ``(B, N, d)``."""
-        q, k, v = self.qkv(x).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1,
-                                                                             4).unbind(0)
+        qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, -1))  # (B, N, 3, heads, head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         return self.proj(attention(q, k, v, self.scale).transpose(1, 2).flatten(2))
 
 
