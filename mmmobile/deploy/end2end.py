@@ -90,9 +90,9 @@ def _nms_threshold(nms_cfg, part: str) -> Tuple[float, bool]:
     """IoU threshold and class-agnosticism of an mmdet ``nms`` config; other kinds refused."""
     nms_type = nms_cfg.get('type', 'nms')
     if nms_type != 'nms':
-        raise ExportError(f'end-to-end export: the {part} uses {nms_type!r} (mmcv.ops.'
+        raise ExportError(f'end-to-end export: the {part} uses {nms_type} (mmcv.ops.'
                           f'{nms_type}), which has no ONNX operator; only hard NMS (type=nms) '
-                          'exports (NonMaxSuppression)')
+                          'maps to NonMaxSuppression')
     return float(nms_cfg['iou_threshold']), bool(nms_cfg.get('class_agnostic', False))
 
 
@@ -152,6 +152,26 @@ def padded_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
     return dets, top_groups, index, kept
 
 
+def output_difference(actual: Sequence, expected: Sequence[torch.Tensor]) -> float:
+    """The largest difference over paired outputs: the relative error of numeric outputs and,
+    for bool outputs (masks pasted in the graph), the fraction of differing elements, since
+    probabilities within float error of the threshold may land on either side (inf when the
+    counts or shapes differ)."""
+    from ..utils import relative_error
+    if len(actual) != len(expected):
+        return float('inf')
+    worst = 0.0
+    for got, want in zip(actual, expected):
+        got, want = torch.as_tensor(got), torch.as_tensor(want)
+        if got.shape != want.shape:
+            return float('inf')
+        if want.dtype == torch.bool:
+            worst = max(worst, (got != want).double().mean().item() if want.numel() else 0.0)
+        else:
+            worst = max(worst, relative_error(got, want))
+    return worst
+
+
 def _levels_scores(head, cls_scores: Sequence[torch.Tensor], bbox_preds: Sequence[torch.Tensor],
                    num_scores: int) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Per level: scores ``(N, A, num_scores)`` (sigmoid, or softmax without background) and
@@ -160,9 +180,8 @@ def _levels_scores(head, cls_scores: Sequence[torch.Tensor], bbox_preds: Sequenc
     dim = head.bbox_coder.encode_size
 
     def per_prior(tensor: torch.Tensor, width: int) -> torch.Tensor:
-        # (N, A * width, H, W) -> (N, H * W * A, width), without reading N (no traced
-        # tensor-to-int casts, which coremltools cannot convert)
-        return tensor.permute(0, 2, 3, 1).flatten(1, 2).unflatten(2, (-1, width)).flatten(1, 2)
+        # (N, A * width, H, W) -> (N, H * W * A, width)
+        return tensor.permute(0, 2, 3, 1).reshape(tensor.shape[0], -1, width)
 
     for cls_score, bbox_pred in zip(cls_scores, bbox_preds):
         logits = per_prior(cls_score, head.cls_out_channels)
@@ -419,7 +438,7 @@ class TwoStageEnd2End(nn.Module):
         feats = model.extract_feat(image)
         rpn_cls, rpn_reg = model.rpn_head(feats)
         proposals, proposal_kept = rpn_proposals(model.rpn_head, rpn_cls, rpn_reg, size,
-                                                 model.test_cfg.rpn)
+                                                 model.rpn_head.test_cfg)
         rois = _rois(proposals)
         extractors, bbox_heads = self._stages('bbox_roi_extractor'), self._stages('bbox_head')
         stage_scores = []
@@ -437,7 +456,7 @@ class TwoStageEnd2End(nn.Module):
                 rois = torch.cat([rois[:, :1], refined], dim=1)
         cls_score = sum(stage_scores) / len(stage_scores) if self.cascade else stage_scores[0]
         dets, labels, kept = rcnn_detections(bbox_heads[-1], rois, cls_score, bbox_pred,
-                                             proposal_kept, size, model.test_cfg.rcnn)
+                                             proposal_kept, size, roi_head.test_cfg)
         if not self.with_mask:
             return dets, labels
         batch, num = dets.shape[0], dets.shape[1]
@@ -455,7 +474,7 @@ class TwoStageEnd2End(nn.Module):
         if not self.paste_masks:
             return dets, labels, probs
         masks = paste_roi_masks(probs.reshape(-1, side, side), dets[..., :4].reshape(-1, 4),
-                            size[0], size[1], model.test_cfg.rcnn['mask_thr_binary'])
+                            size[0], size[1], roi_head.test_cfg['mask_thr_binary'])
         return dets, labels, masks.view(batch, num, masks.shape[-2], masks.shape[-1])
 
 
@@ -486,9 +505,29 @@ class SegmentorLabelMap(nn.Module):
         return (logits.argmax(dim=1), )
 
 
+def _nms_problem(model: nn.Module) -> Optional[str]:
+    """The first NMS of the detector's test config that has no ONNX form (None: all have)."""
+    if hasattr(model, 'roi_head'):
+        stages = [('RPN', model.rpn_head.test_cfg), ('RoI head', model.roi_head.test_cfg)]
+    else:
+        stages = [(type(model.bbox_head).__name__, model.bbox_head.test_cfg)]
+    for stage, cfg in stages:
+        if not cfg or 'nms' not in cfg:
+            return f'the {stage} has no test_cfg with nms settings'
+        try:
+            _nms_threshold(cfg['nms'], stage)
+        except ExportError as error:
+            return str(error).split(': ', 1)[1].split('; ')[0]
+    return None
+
+
 def _head_problem(model: nn.Module) -> Optional[str]:
     """Why ``model``'s head or post-processing has no end-to-end export (None: it has)."""
     from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+    if isinstance(model, (SingleStageDetector, TwoStageDetector)):
+        problem = _nms_problem(model)
+        if problem is not None:
+            return problem
     if isinstance(model, SingleStageDetector):
         head = model.bbox_head
         name = type(head).__name__
@@ -591,7 +630,7 @@ def postprocess_config(wrapper: nn.Module) -> Dict:
             'iou_threshold'], nms_pre=cfg.get('nms_pre', -1), max_per_img=cfg['max_per_img'],
             min_bbox_size=cfg.get('min_bbox_size', -1))
     if isinstance(wrapper, TwoStageEnd2End):
-        rpn, rcnn = wrapper.model.test_cfg.rpn, wrapper.model.test_cfg.rcnn
+        rpn, rcnn = wrapper.model.rpn_head.test_cfg, wrapper.model.roi_head.test_cfg
         result = dict(score_thr=rcnn['score_thr'], nms_iou_threshold=rcnn['nms']['iou_threshold'],
                       max_per_img=rcnn['max_per_img'],
                       rpn=dict(nms_pre=rpn.get('nms_pre', -1), max_per_img=rpn['max_per_img'],
