@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from ..utils.paths import config_root
+
 #: Paper (or official README) ImageNet-1K top-1 and the resolution it was measured at, per
 #: backbone class and arch. RepViT: distilled 300-epoch models; RepLKNet: 31B ImageNet-1K,
 #: 31L ImageNet-22K pre-trained, XL MegData-73M pre-trained; CMT: the official checkpoints;
@@ -56,7 +58,7 @@ PAPER_RESULTS: Dict[str, Dict[str, Dict]] = {
 }
 
 DEFAULT_RESOLUTION = 224
-CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+CONFIG_ROOT = config_root()
 
 
 @dataclass
