@@ -34,7 +34,7 @@ _REMOTE = re.compile(r'^[a-z][a-z0-9+.-]*://', re.IGNORECASE)
 _KEYS_NAMED = 3
 
 #: Where checkpoints of other codebases keep their weights (official RepViT/CMT: ``model``).
-_WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_ema', 'state_dict_ema', 'net')
+_WRAPPER_KEYS = ('model', 'module', 'model_ema', 'state_dict_ema', 'net')
 
 Shapes = Dict[str, Tuple[int, ...]]
 
@@ -234,7 +234,7 @@ def state_dict_of(checkpoint: Dict[str, Any], filename: str) -> 'OrderedDict[str
     """
     state = checkpoint.get('state_dict', checkpoint)
     if not _all_tensors(state):
-        wrapper = next((key for key in _WRAPPER_KEYS[1:] if _all_tensors(checkpoint.get(key))),
+        wrapper = next((key for key in _WRAPPER_KEYS if _all_tensors(checkpoint.get(key))),
                        None)
         if wrapper:
             raise ToolError(f'checkpoint {filename} keeps its weights under {wrapper!r}, as '
