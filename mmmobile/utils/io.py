@@ -183,7 +183,7 @@ def check_output_folder(folder: str, overwrite: bool = False) -> None:
         return
     if not osp.isdir(folder) or osp.islink(folder):
         raise ToolError(f'output folder {folder} exists and is not a folder; choose another '
-                        'path (it is never replaced)', exit_code=2)
+                        'path (it is never replaced)')
     if not os.listdir(folder):
         return
     foreign = foreign_files(folder)
@@ -214,7 +214,7 @@ def check_output_file(path: str, overwrite: bool = False,
     if not osp.lexists(path):
         return
     if osp.isdir(path):
-        raise ToolError(f'output file {path} is a folder; give a file name', exit_code=2)
+        raise ToolError(f'output file {path} is a folder; give a file name')
     if is_ours is None or not is_ours(path):
         raise ToolError(f'output file {path} already exists and was not written by this tool; '
                         'it is never replaced, even with --overwrite: choose another name')
