@@ -227,7 +227,7 @@ def test_request_errors(tmp_path):
 def test_fuse_checkpoint_is_deploy_without_formats(tmp_path):
     """tools/fuse_ckpt.py's function: fused.pth + deploy_config.py (+ report.json), verified,
     that compute the trained model's function; an existing result is not replaced."""
-    config = classifier_config('MobileViTv3-xxs')
+    config = classifier_config('RepViT')
     checkpoint = trained_checkpoint(config, str(tmp_path / 'trained.pth'))
     out = tmp_path / 'fused'
     report = fuse_checkpoint(config, checkpoint, str(out), input_shape=(64, 64))
