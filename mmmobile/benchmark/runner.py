@@ -11,8 +11,9 @@ variant name from :mod:`mmmobile.benchmark.zoo`) it
   name) compiled with ``torch.compile`` (:func:`compile_model`, compile time reported), and the
   peer package's classifier (:mod:`mmmobile.benchmark.peers`) in NCHW and channels_last; a
   candidate that fails to build is a row saying why;
-- checks that every candidate of ours computes the unfused model's output (BN statistics are
-  randomized first, so fusing is not trivially exact);
+- checks that every candidate of ours, and a peer that takes our weights (mmpretrain's
+  RepLKNet), computes the unfused model's output (BN statistics are randomized first, so fusing
+  is not trivially exact);
 - times all candidates interleaved in one loop (batch 1, then batch N for throughput), so ratios
   between them are measured at one moment on a shared machine.
 
