@@ -94,6 +94,8 @@ setup(
         'mmengine>=0.8.3,<1.0.0',
         # mmengine 0.10.7 and mmcv's setup.py import pkg_resources, removed in setuptools 82.
         'setuptools<82',
+        # the backbones' layers and heads build on mmpretrain (make_divisible, classifier heads)
+        'mmpretrain>=1.0.0,<1.3.0',
         'numpy',
     ],
     extras_require={
