@@ -323,7 +323,7 @@ def test_ssdlite_detector_exports_head_outputs_before_nms(tmp_path):
     config = ssdlite_config()
     checkpoint = trained_checkpoint(config, str(tmp_path / 'ssd.pth'))
     report = deploy(config, checkpoint, str(tmp_path / 'out'),
-                    formats=['onnx', 'torchscript'], input_shape=(128, 128))
+                    formats=['onnx', 'torchscript'], input_shape=(128, 128), parts='features')
     assert report['task'] == 'detection'
     names = list(report['outputs'])
     assert names == ([f'feat{i}' for i in range(4)] + [f'cls_score{i}' for i in range(4)]
@@ -337,7 +337,8 @@ def test_ssdlite_detector_exports_head_outputs_before_nms(tmp_path):
 
 def test_two_stage_detector_exports_feature_maps(tmp_path):
     config = osp.join(REPO_ROOT, 'configs', 'demo', 'mask-rcnn_repvit-m0.9_fpn_demo-coco.py')
-    report = deploy(config, None, str(tmp_path / 'out'), formats=['onnx'], input_shape=(64, 64))
+    report = deploy(config, None, str(tmp_path / 'out'), formats=['onnx'], input_shape=(64, 64),
+                    parts='features')
     assert list(report['outputs']) == [f'feat{i}' for i in range(5)]
     assert report['outputs']['feat0'] == [1, 128, 16, 16]
     assert report['formats']['onnx']['relative_error'] <= TOLERANCE

@@ -25,6 +25,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--dynamic', nargs='*', default=['batch', 'spatial'], metavar='AXIS',
                         help='ONNX axes to make dynamic where the model allows: batch, spatial '
                         '(default both; give no value for a static model)')
+    parser.add_argument('--parts', default=None, metavar='PARTS',
+                        help='what the exported model outputs: detectors "detections" (default: '
+                        'dets (N, K, 5) x1 y1 x2 y2 score in input pixels, labels (N, K), masks '
+                        '(N, K, M, M) RoI masks; NMS in the graph) or "features" (feature maps '
+                        'and raw dense-head outputs); segmentors "logits" (default) or "labels" '
+                        '(the argmax label map (N, H, W)); classifiers "logits"')
+    parser.add_argument('--paste-masks', action='store_true',
+                        help='instance segmentation: paste the masks into the input inside the '
+                        'graph, masks (N, K, H, W) bool (for small inputs)')
     parser.add_argument('--fp16', action='store_true', help='CoreML in float16 (default float32)')
     parser.add_argument('--opset', type=int, default=18, help='ONNX opset (default 18)')
     parser.add_argument('--exporter', choices=['legacy', 'dynamo'], default='legacy',
@@ -51,7 +60,8 @@ def main() -> int:
                         dynamic=args.dynamic, fp16=args.fp16, opset=args.opset,
                         exporter=args.exporter, verify=not args.no_verify,
                         overwrite=args.overwrite, cfg_options=args.cfg_options,
-                        trust_checkpoint=args.trust_checkpoint)
+                        trust_checkpoint=args.trust_checkpoint, parts=args.parts,
+                        paste_masks=args.paste_masks)
     except USER_ERRORS as error:
         print(f'deploy: error: {error}', file=sys.stderr)
         return getattr(error, 'exit_code', 1)

@@ -157,14 +157,34 @@ def pipeline_summary(path: str) -> Dict:
     return summary
 
 
-def export_coreml_detector(model: nn.Module, cfg, pixels: torch.Tensor, path: str,
+def missing_converters(module: nn.Module, example: torch.Tensor) -> List[str]:
+    """Custom operators (``torchvision::``, ``mmcv::`` ...) of ``module``'s trace that
+    coremltools has no converter for (``aten`` operators are left to the conversion)."""
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import \
+        _TORCH_OPS_REGISTRY
+
+    from .export import trace_module
+    import_coremltools()
+    known = set(_TORCH_OPS_REGISTRY.name_to_func_mapping)
+    kinds = {node.kind() for node in trace_module(module, example).inlined_graph.nodes()}
+    return sorted(kind for kind in kinds
+                  if kind.split('::')[0] not in ('aten', 'prim') and kind not in known
+                  and kind.replace('::', '_') not in known)
+
+
+def export_coreml_detector(wrapper: nn.Module, cfg, pixels: torch.Tensor, path: str,
                            mean: Sequence[float], std: Sequence[float], rgb: bool = True,
                            fp16: bool = False, verify: bool = True) -> Dict:
-    """Write a single-stage detector as a Core ML decoder + NonMaximumSuppression pipeline.
+    """Write a detector as a Core ML decoder + NonMaximumSuppression pipeline.
+
+    Single-stage detectors convert (:class:`DenseDetectorDecoder`); for two-stage detectors
+    the end-to-end graph is tried and the operator coremltools cannot convert is named
+    (``torchvision::roi_align``: coremltools 9 has no converter for it).
 
     Args:
-        model (nn.Module): A fused single-stage mmdet detector in eval mode.
-        cfg (Config): Its config (``test_cfg`` thresholds; the class names).
+        wrapper (nn.Module): The end-to-end export wrapper of a fused mmdet detector
+            (:func:`mmmobile.deploy.end2end.end2end_wrapper`).
+        cfg (Config): Its config (the class names).
         pixels (Tensor): An example image ``(1, 3, H, W)`` in [0, 255] (fixes the input size).
         path (str): Output ``.mlpackage`` folder.
         mean, std (Sequence[float]): The data preprocessor's normalization.
@@ -173,14 +193,26 @@ def export_coreml_detector(model: nn.Module, cfg, pixels: torch.Tensor, path: st
         verify (bool): Check the saved pipeline's structure. Defaults to True.
 
     Returns:
-        dict: ``file``, ``layout`` (``'pipeline: mlProgram -> nonMaximumSuppression'``), the
-        decoder's report (:func:`~mmmobile.deploy.coreml.export_coreml`) and the
-        :func:`pipeline_summary` of the saved package.
+        dict: ``file``, ``layout`` (``'pipeline: mlProgram -> nonMaximumSuppression'``),
+        ``precision``, ``preprocessing``, ``nms`` (thresholds and labels), the
+        ``differences_from_predict`` and the :func:`pipeline_summary` of the saved package.
 
     Raises:
-        ExportError: The head does not fit the layout, coremltools cannot convert an operator
-            (named), or the saved pipeline is not as expected.
+        ExportError: The detector does not fit the layout, coremltools cannot convert an
+            operator (named), or the saved pipeline is not as expected.
     """
+    from .end2end import SingleStageEnd2End
+    if not isinstance(wrapper, SingleStageEnd2End):
+        mean_t, std_t = (torch.tensor(v).reshape(1, -1, 1, 1) for v in (mean, std))
+        missing = missing_converters(wrapper, (pixels - mean_t) / std_t)
+        if missing:
+            raise ExportError(f'CoreML conversion (coremltools) cannot handle the operator '
+                              f'{missing[0]!r} (no converter in coremltools '
+                              f'{import_coremltools().__version__}; used by '
+                              f'{type(wrapper.model).__name__}\'s RoI heads)')
+        return export_coreml(wrapper, pixels, path, wrapper.output_names(), mean, std,
+                             rgb=rgb, fp16=fp16, verify=verify)
+    model = wrapper.model
     ct = import_coremltools()
     test_cfg = model.bbox_head.test_cfg
     iou = float(test_cfg['nms']['iou_threshold'])
@@ -217,8 +249,9 @@ def export_coreml_detector(model: nn.Module, cfg, pixels: torch.Tensor, path: st
                   nms=dict(iou_threshold=iou, score_threshold=score_thr, per_class=True,
                            labels=labels),
                   differences_from_predict='no pre-NMS top-k (nms_pre), no min_bbox_size '
-                  'filter, no max_per_img cap: Core ML NMS keeps every box above the score '
-                  'threshold')
+                  'filter, no max_per_img cap (Core ML NMS keeps every box above the score '
+                  'threshold); each box is kept once, under its best class, where mmdet may '
+                  'keep one anchor for several classes')
     if not verify:
         return report
     summary = pipeline_summary(path)
@@ -242,5 +275,5 @@ def export_coreml_detector(model: nn.Module, cfg, pixels: torch.Tensor, path: st
     return report
 
 
-__all__ = ['DenseDetectorDecoder', 'class_names', 'export_coreml_detector', 'nms_spec',
-           'pipeline_summary', 'two_stage_coreml_problem']
+__all__ = ['DenseDetectorDecoder', 'class_names', 'export_coreml_detector', 'missing_converters',
+           'nms_spec', 'pipeline_summary']

@@ -17,7 +17,7 @@ import copy
 import io
 import re
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -159,7 +159,8 @@ def _onnx_export(wrapper: nn.Module, example: torch.Tensor, path: str,
 def export_onnx(wrapper: nn.Module, example: torch.Tensor, path: str,
                 output_names: List[str], dynamic: Sequence[str] = DYNAMIC_AXES,
                 opset: int = 18, exporter: str = 'legacy', verify: bool = True,
-                tolerance: float = TOLERANCE) -> Dict:
+                tolerance: float = TOLERANCE,
+                compare: Callable[[Sequence, Sequence], float] = max_relative_error) -> Dict:
     """Export ``wrapper`` to ONNX and verify it in onnxruntime against PyTorch.
 
     Args:
@@ -175,6 +176,9 @@ def export_onnx(wrapper: nn.Module, example: torch.Tensor, path: str,
         verify (bool): Compare onnxruntime with PyTorch (and check the dynamic axes). Without
             verification the requested axes are exported as they are. Defaults to True.
         tolerance (float): Largest accepted relative error. Defaults to 1e-4.
+        compare (Callable): ``compare(onnxruntime outputs, PyTorch outputs)`` -> the error
+            held against ``tolerance``. Defaults to :func:`max_relative_error` (end-to-end
+            detectors: :func:`mmmobile.deploy.end2end.output_difference`).
 
     Returns:
         dict: ``file``, ``exporter``, ``opset``, ``inputs``/``outputs`` (name -> shape at the
@@ -216,13 +220,13 @@ def export_onnx(wrapper: nn.Module, example: torch.Tensor, path: str,
         dynamic = []
     error = None
     if verify:
-        error = max_relative_error(run_onnx(session, example), expected)
+        error = compare(run_onnx(session, example), expected)
         if not error <= tolerance:
             raise ExportError(f'ONNX output differs from PyTorch at {tuple(example.shape)}: '
                               f'relative error {error:.2e} > {tolerance:.0e}')
         for axis, probe in probe_inputs(example, dynamic).items():
             try:
-                probe_error = max_relative_error(run_onnx(session, probe),
+                probe_error = compare(run_onnx(session, probe),
                                                  _run_wrapper(wrapper, probe))
                 reason = (None if probe_error <= tolerance else
                           f'at {tuple(probe.shape)} onnxruntime differs from PyTorch '
@@ -236,7 +240,7 @@ def export_onnx(wrapper: nn.Module, example: torch.Tensor, path: str,
         if static:
             dynamic = [axis for axis in dynamic if axis not in static]
             session = export(dynamic)
-            error = max_relative_error(run_onnx(session, example), expected)
+            error = compare(run_onnx(session, example), expected)
             if not error <= tolerance:
                 raise ExportError(f'ONNX output differs from PyTorch at {tuple(example.shape)}: '
                                   f'relative error {error:.2e} > {tolerance:.0e}')

@@ -26,6 +26,7 @@ from ..utils.checkpoints import load_weights as load_checked_weights
 from ..utils.io import check_output_folder, output_folder
 from .export import (DYNAMIC_AXES, TOLERANCE, ExportError, export_onnx, export_torchscript,
                      max_relative_error)
+from .end2end import PADDING, check_parts, end2end_wrapper, output_difference, postprocess_config
 from .fuse import build_model, count_parameters, save_fused
 from .wrappers import export_wrapper, model_task
 
@@ -115,7 +116,9 @@ def deploy(config: Union[str, Config],
            overwrite: bool = False,
            cfg_options: Optional[Dict] = None,
            trust_checkpoint: bool = False,
-           tolerance: float = TOLERANCE) -> Dict:
+           tolerance: float = TOLERANCE,
+           parts: Optional[str] = None,
+           paste_masks: bool = False) -> Dict:
     """Fuse a model, write its deploy checkpoint and config, export and verify it.
 
     ``out_dir`` receives ``fused.pth`` and ``deploy_config.py`` (they load with
@@ -124,9 +127,13 @@ def deploy(config: Union[str, Config],
 
     The ONNX and TorchScript models take the *normalized* image batch ``(pixel - mean) / std``
     in the model's colour order (the toolboxes' ``mode='tensor'`` input); the CoreML model takes
-    an image and normalizes it itself (see :mod:`mmmobile.deploy.coreml`). Outputs: classifier
-    logits; segmentation logits at the input size; detector feature maps (plus the dense head
-    outputs before NMS for single-stage detectors).
+    an image and normalizes it itself (see :mod:`mmmobile.deploy.coreml`). Outputs (``parts``,
+    see :data:`mmmobile.deploy.end2end.PARTS`): classifier logits; segmentation logits at the
+    input size or the label map (``'labels'``); detections ``dets``, ``labels`` (and ``masks``)
+    by default (:mod:`mmmobile.deploy.end2end`; the CoreML form of single-stage detectors is a
+    pipeline ending in NonMaximumSuppression, :mod:`mmmobile.deploy.coreml_detector`), or the
+    feature maps (plus the dense head outputs before NMS for single-stage detectors) with
+    ``parts='features'``.
 
     Args:
         config (str | Config): A classifier, detector or segmentor config.
@@ -151,6 +158,11 @@ def deploy(config: Union[str, Config],
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
         trust_checkpoint (bool): Load a checkpoint holding pickled objects. Defaults to False.
         tolerance (float): Largest accepted relative error. Defaults to 1e-4.
+        parts (str, optional): What the exported model outputs, one of
+            :data:`~mmmobile.deploy.end2end.PARTS` for the model's task (refused otherwise);
+            None is the task's first. Defaults to None.
+        paste_masks (bool): Instance segmentation detectors: paste the masks into the input
+            inside the graph (``(N, K, H, W)`` bools; for small inputs). Defaults to False.
 
     Returns:
         dict: The report: task, shapes, preprocessing, ``params_before``/``params_after``,
@@ -174,6 +186,7 @@ def deploy(config: Union[str, Config],
     model = build_model(cfg)
     meta = load_weights(model, checkpoint, trust_checkpoint, cfg) if checkpoint else {}
     task = model_task(model)
+    parts = check_parts(task, parts)
     prep = preprocessing(model)
 
     generator = torch.Generator().manual_seed(0)
@@ -192,7 +205,11 @@ def deploy(config: Union[str, Config],
     if verify and not fuse_difference <= tolerance:
         raise ExportError(f'fused model differs from the unfused one: relative error '
                           f'{fuse_difference:.2e} > {tolerance:.0e}')
-    output_names = wrapper.output_names(len(expected))
+    # Fusing and reloading are checked on the tensor-mode outputs; the export may add the
+    # post-processing (end-to-end detections, label maps).
+    exported = (end2end_wrapper(model, task, parts, paste_masks) if formats else None) or wrapper
+    exported_outputs = expected if exported is wrapper else _outputs(exported, example)
+    output_names = exported.output_names(len(exported_outputs))
 
     tool = 'tools/deploy.py' if formats else 'tools/fuse_ckpt.py'
     with output_folder(out_dir, overwrite, tool=tool) as staging:
@@ -213,21 +230,30 @@ def deploy(config: Union[str, Config],
             preprocessing=prep, params_before=params_before, params_after=params_after,
             fuse_relative_difference=fuse_difference,
             reload_relative_difference=reload_difference,
-            outputs={n: list(t.shape) for n, t in zip(output_names, expected)},
+            parts=parts,
+            outputs={n: list(t.shape) for n, t in zip(output_names, exported_outputs)},
             fused_checkpoint='fused.pth', deploy_config='deploy_config.py', formats={},
             verified=verify, tolerance=tolerance)
+        if exported is not wrapper and task == 'detection':
+            report.update(postprocess=postprocess_config(exported),
+                          padding=PADDING['description'])
         for fmt in formats:
             path = osp.join(staging, FORMATS[fmt])
             if fmt == 'onnx':
-                result = export_onnx(wrapper, example, path, output_names, dynamic=dynamic,
+                result = export_onnx(exported, example, path, output_names, dynamic=dynamic,
                                      opset=opset, exporter=exporter, verify=verify,
-                                     tolerance=tolerance)
+                                     tolerance=tolerance, compare=output_difference)
             elif fmt == 'torchscript':
-                result = export_torchscript(wrapper, example, path, verify=verify,
+                result = export_torchscript(exported, example, path, verify=verify,
                                             tolerance=tolerance)
+            elif task == 'detection' and parts == 'detections':
+                from .coreml_detector import export_coreml_detector
+                result = export_coreml_detector(exported, cfg, pixels[:1], path, prep['mean'],
+                                                prep['std'], rgb=prep['color'] == 'RGB',
+                                                fp16=fp16, verify=verify)
             else:
                 from .coreml import export_coreml
-                result = export_coreml(wrapper, pixels[:1], path, output_names, prep['mean'],
+                result = export_coreml(exported, pixels[:1], path, output_names, prep['mean'],
                                        prep['std'], rgb=prep['color'] == 'RGB', fp16=fp16,
                                        verify=verify, tolerance=tolerance)
             result['file'] = FORMATS[fmt]
@@ -281,6 +307,11 @@ def summary_lines(report: Dict) -> List[str]:
     if report['reload_relative_difference'] is not None:
         lines.append(f"fused.pth + deploy_config.py reload: relative difference "
                      f"{report['reload_relative_difference']:.2e}")
+    if report.get('postprocess'):
+        shapes = ', '.join(f'{name} {shape}' for name, shape in report['outputs'].items())
+        settings = ', '.join(f'{key} {value}' for key, value in report['postprocess'].items()
+                             if isinstance(value, (int, float)))
+        lines.append(f'end-to-end outputs {shapes} ({settings}); {report["padding"]}')
     for fmt, result in report['formats'].items():
         if fmt == 'onnx':
             line = f"onnx ({result['exporter']} exporter, opset {result['opset']})"
@@ -294,6 +325,11 @@ def summary_lines(report: Dict) -> List[str]:
             line = f"torchscript (traced, {result['memory_format']})"
             if result['relative_error'] is not None:
                 line += f": reloaded vs PyTorch relative error {result['relative_error']:.2e}"
+        elif result.get('layout'):
+            nms = result['nms']
+            line = (f"coreml ({result['layout']}, {result['precision']}): NMS IoU "
+                    f"{nms['iou_threshold']}, score threshold {nms['score_threshold']}, "
+                    f"{len(nms['labels'])} class labels; numerics need macOS")
         else:
             line = f"coreml (mlprogram, {result['precision']})"
             if result.get('ops'):

@@ -485,7 +485,8 @@ def run_test(config: str,
 
     Args:
         config: Config file path.
-        checkpoint: Checkpoint path or URL.
+        checkpoint: Checkpoint path or URL, or an exported ``.onnx`` model (``tools/deploy.py``),
+            evaluated through onnxruntime (:mod:`mmmobile.deploy.runtime`).
         work_dir: Where logs go (default ``./work_dirs/<config name>``).
         out: ``.pkl`` file for the predictions (mmseg: also a folder for result images).
         show_dir: Folder for painted predictions.
@@ -505,6 +506,9 @@ def run_test(config: str,
     cfg = load_config(config, cfg_options)
     prepare_test_config(cfg, config, checkpoint, work_dir=work_dir, out=out, show_dir=show_dir,
                         show=show, wait_time=wait_time, launcher=launcher)
+    if checkpoint.endswith('.onnx'):  # an exported model, evaluated through onnxruntime
+        from ..deploy.runtime import use_onnxruntime
+        use_onnxruntime(cfg, checkpoint)
     check_data_exists(cfg, ['test_dataloader'], tool='tools/test.py')
     apply_cpu_fallbacks(cfg, launcher=launcher)
     created = _init_distributed(launcher)
