@@ -288,3 +288,174 @@ def test_onnx_detections_equal_mmdet_predict(family, tmp_path):
         extractor = extractor[0] if isinstance(extractor, nn.ModuleList) else extractor
         rois = torch.cat([torch.zeros(len(reference[0]), 1), reference[0].bboxes], dim=1)
         assert len(set(extractor.map_roi_levels(rois, 4).tolist())) >= 2, 'RoIs on 2+ levels'
+
+
+# ------------------------------------------------------------------------------------------------
+# Core ML: single-stage detectors as decoder + NonMaximumSuppression pipelines
+# ------------------------------------------------------------------------------------------------
+def test_coreml_ssdlite_pipeline_ends_in_nms(tmp_path):
+    pytest.importorskip('coremltools')
+    from mmmobile.deploy.coreml_detector import DenseDetectorDecoder, export_coreml_detector
+    inputs = images(1)
+    model = detector('ssdlite', inputs)
+    model.bbox_head.test_cfg['max_per_img'] = 1000
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(
+        type='CocoDataset', metainfo=dict(classes=('circle', 'square', 'triangle'))))))
+    wrapper = end2end_wrapper(model, 'detection', 'detections')
+    pixels = torch.rand(1, 3, *SIZE, generator=torch.Generator().manual_seed(1)) * 255
+    report = export_coreml_detector(wrapper, cfg, pixels, str(tmp_path / 'ssd.mlpackage'),
+                                    mean=[0, 0, 0], std=[255, 255, 255], rgb=False)
+    pipeline = report['pipeline']
+    assert pipeline['type'] == 'pipeline'
+    assert pipeline['models'] == ['mlProgram', 'nonMaximumSuppression']
+    assert pipeline['nms'] == dict(iou_threshold=0.45, score_threshold=0.8, per_class=True,
+                                   labels=['circle', 'square', 'triangle'])
+    assert pipeline['inputs']['image'] == dict(type='image', shape=list(SIZE), color='BGR')
+    assert pipeline['outputs'] == ['confidence', 'coordinates']
+    assert report['preprocessing']['scale'] == pytest.approx(1 / 255)
+    num_anchors = pipeline['decoder_outputs']['confidence'][0]
+    assert pipeline['decoder_outputs'] == dict(confidence=[num_anchors, 3],
+                                               coordinates=[num_anchors, 4])
+
+    # The decoder's rows hold every detection of mmdet's predict: the same score for its class
+    # and its box as normalized centre x, centre y, width, height.
+    decoder = DenseDetectorDecoder(model, SIZE).eval()
+    normalized = pixels / 255
+    with torch.no_grad():
+        confidence, coordinates = decoder(normalized)
+    expected = predict(model, normalized)[0]
+    assert len(expected) > 0
+    centre = (expected.bboxes[:, :2] + expected.bboxes[:, 2:]) / 2 / SIZE[0]
+    extent = (expected.bboxes[:, 2:] - expected.bboxes[:, :2]) / SIZE[0]
+    for box, score, label in zip(torch.cat([centre, extent], 1), expected.scores,
+                                 expected.labels):
+        row = (coordinates - box).abs().sum(1).argmin()
+        assert (coordinates[row] - box).abs().max() <= 1e-5
+        assert abs(confidence[row, label] - score) <= 1e-5
+
+
+def test_coreml_two_stage_names_the_operator(tmp_path):
+    pytest.importorskip('coremltools')
+    from mmmobile.deploy.coreml_detector import export_coreml_detector
+    inputs = images(1)
+    wrapper = end2end_wrapper(detector('mask_rcnn', inputs), 'detection', 'detections')
+    with pytest.raises(ExportError, match="cannot handle the operator 'torchvision::roi_align'"):
+        export_coreml_detector(wrapper, Config(), torch.rand(1, 3, *SIZE) * 255,
+                               str(tmp_path / 'm.mlpackage'), IMAGENET['mean'], IMAGENET['std'])
+    assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------------------------
+# requests that do not fit
+# ------------------------------------------------------------------------------------------------
+def test_parts_that_do_not_fit_are_refused(tmp_path):
+    from mmmobile.deploy import deploy
+    config = Config(dict(default_scope='mmdet', model=_retinanet()))
+    with pytest.raises(ToolError, match='--parts labels does not fit a detection model; choose '
+                       'detections or features'):
+        deploy(config, None, str(tmp_path / 'out'), input_shape=SIZE, parts='labels')
+    with pytest.raises(ToolError, match='--paste-masks needs an instance segmentation detector'):
+        deploy(config, None, str(tmp_path / 'out'), input_shape=SIZE, paste_masks=True)
+    soft = Config(dict(default_scope='mmdet', model=_two_stage(False)))
+    soft.model.test_cfg.rcnn.nms = dict(type='soft_nms', iou_threshold=0.5)
+    with pytest.raises(ExportError, match='RoI head uses soft_nms .mmcv.ops.soft_nms., which has '
+                       'no ONNX operator'):
+        deploy(soft, None, str(tmp_path / 'out'), input_shape=SIZE)
+    assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluation through onnxruntime with the toolboxes' own metrics
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def demo_root(tmp_path_factory) -> str:
+    from mmmobile.demo import make_demo_data
+    root = str(tmp_path_factory.mktemp('demo'))
+    make_demo_data(root, progress=False, num_train=1, det_num_val=4, seg_num_val=3,
+                   cls_num_val=6)
+    return root
+
+
+def _demo_config(name: str, root: str, folder) -> Config:
+    """A configs/demo config with a tiny RepViT, reading the demo data under ``root``."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'demo', name))
+    cfg.model.backbone.arch = copy.deepcopy(TINY['arch'])
+    if cfg.default_scope == 'mmpretrain':
+        cfg.model.head.in_channels = 64
+        data_root = osp.join(root, 'imagenet')
+    else:
+        cfg.model.neck.in_channels = [16, 32, 48, 64]
+        data_root = osp.join(root, 'coco' if cfg.default_scope == 'mmdet' else
+                             'ade/ADEChallengeData2016')
+    for key in ('val_dataloader', 'test_dataloader'):
+        cfg[key].update(batch_size=2, num_workers=0, persistent_workers=False)
+        cfg[key].dataset.data_root = data_root
+    if cfg.default_scope == 'mmdet':
+        for key in ('val_evaluator', 'test_evaluator'):
+            cfg[key].ann_file = osp.join(data_root, 'annotations', 'instances_val2017.json')
+    cfg.work_dir = str(folder / 'work')
+    return cfg
+
+
+RUNTIME_CASES = {  # demo config, export size, deploy parts
+    'detector': ('mask-rcnn_repvit-m0.9_fpn_demo-coco.py', (256, 256), None),
+    'segmentor': ('fpn_repvit-m0.9_demo-ade20k.py', (128, 128), 'labels'),
+    'classifier': ('repvit-m0.6_demo-in1k.py', (64, 64), None),
+}
+
+
+@pytest.mark.parametrize('case', list(RUNTIME_CASES))
+def test_onnxruntime_evaluation_gives_the_pytorch_metric(case, demo_root, tmp_path):
+    from mmmobile.deploy import deploy
+    name, shape, parts = RUNTIME_CASES[case]
+    cfg = _demo_config(name, demo_root, tmp_path)
+    config = str(tmp_path / 'config.py')
+    cfg.dump(config)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    if case == 'detector':
+        separate_scores(model, images(1, shape))
+    else:
+        randomize_bn_statistics(model)
+    checkpoint = str(tmp_path / 'trained.pth')
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    # (deploy's own checks are tested in test_deploy.py; the metrics below check the graph)
+    report = deploy(config, checkpoint, str(tmp_path / 'deploy'), input_shape=shape,
+                    dynamic=['batch'], parts=parts, verify=False)
+    onnx_file = str(tmp_path / 'deploy' / 'model.onnx')
+
+    out = dict(detector='.pkl', segmentor=None, classifier='.pkl')[case]
+    runs = {}
+    for kind, weights in (('pytorch', checkpoint), ('onnxruntime', onnx_file)):
+        dump = str(tmp_path / f'{kind}{out}') if out else None
+        runs[kind] = (run_test(config, weights, work_dir=str(tmp_path / kind), out=dump), dump)
+    (expected, expected_dump), (metrics, dump) = runs['pytorch'], runs['onnxruntime']
+    assert metrics.keys() == expected.keys()
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(value, abs=1e-4), key
+    if case == 'detector':
+        from pycocotools import mask as mask_util
+        assert report['outputs']['dets'] == [1, 20, 5]
+        with open(expected_dump, 'rb') as f:
+            reference = pickle.load(f)
+        with open(dump, 'rb') as f:
+            results = pickle.load(f)
+        total = pasted = 0
+        for want, got in zip(reference, results):
+            want, got = want['pred_instances'], got['pred_instances']
+            total += len(want['labels'])
+            assert torch.equal(got['labels'], want['labels'])
+            assert relative_error(got['bboxes'], want['bboxes']) <= 1e-4
+            assert (got['scores'] - want['scores']).abs().max() <= 1e-4
+            got_masks, want_masks = (mask_util.decode(m['masks']) if m['masks'] else None
+                                     for m in (got, want))
+            assert (got_masks is None) == (want_masks is None)
+            if want_masks is not None:
+                assert (got_masks != want_masks).mean() <= 1e-3
+                pasted += want_masks.shape[-1]
+        assert total > 0 and pasted == total
+    elif case == 'segmentor':
+        assert report['outputs'] == {'labels': [1, *shape]}
+        assert expected['mIoU'] > 0
+    else:
+        assert 0 < expected['accuracy/top1'] < 100
