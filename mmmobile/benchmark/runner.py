@@ -18,7 +18,9 @@ variant name from :mod:`mmmobile.benchmark.zoo`) it
   between them are measured at one moment on a shared machine.
 
 Detector and segmentor configs are timed as whole models (``mode='tensor'``: backbone, neck and
-heads) at the config's test size, unfused and fused.
+heads) at the config's test size, unfused and fused, and end to end (image to detections or label
+map): the fused model's ``predict`` in PyTorch beside the end-to-end ONNX graph of
+:mod:`mmmobile.deploy.end2end` in ONNX Runtime (form ``end-to-end``).
 """
 import copy
 import os
@@ -336,6 +338,16 @@ def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Opti
         add('mmmobile fused, compiled', 'mmmobile', 'fused', 'compiled', preferred,
             lambda: compile_model(_to_layout(copy.deepcopy(fused), preferred),
                                   inputs[preferred]))
+    if dense and 'onnxruntime' in modes:
+        from ..deploy.end2end import end2end_wrapper, predict_call
+        raw = fused.model
+        x_e2e = inputs[torch.contiguous_format]
+        add('mmmobile fused, predict', 'mmmobile', 'end-to-end', 'eager', torch.contiguous_format,
+            lambda: predict_call(raw, x_e2e))
+        parts = 'detections' if unfused.task == 'detection' else 'labels'
+        add('mmmobile fused, ONNX Runtime end to end', 'mmmobile', 'end-to-end', 'onnxruntime',
+            None, lambda: _onnxruntime(end2end_wrapper(raw, unfused.task, parts), x_e2e,
+                                       threads, workdir, f'{target.name}-e2e-b{batch}'))
     if peer is not None:
         for layout in (torch.contiguous_format, torch.channels_last):
             model = _to_layout(copy.deepcopy(peer), layout)
@@ -397,6 +409,8 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
                 with torch.inference_mode():
                     reference = unfused(_make_input(1, target.input_size, device))
                     for name, cand in working.items():
+                        if cand['form'] == 'end-to-end':  # other outputs than the reference
+                            continue
                         if cand['impl'] == 'mmmobile' or shares_weights:
                             cand['relative_error'] = relative_error(cand['fn'](), reference)
             times = interleaved_latency({n: c['fn'] for n, c in working.items()},
@@ -423,7 +437,7 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
     macs = cost.get('macs')
     timed = {n: r for n, r in rows.items() if r.get('median_ms') is not None}
     for row in timed.values():
-        if macs:
+        if macs and row['form'] != 'end-to-end':  # (MACs of the tensor-mode model)
             achieved = 2 * macs / (row['median_ms'] / 1e3) / 1e9
             row['gflops'] = achieved
             row['peak_fraction'] = achieved / peak if peak else None
@@ -438,6 +452,10 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
         throughput=ours.get('throughput') if ours else None,
         peak_fraction=ours.get('peak_fraction') if ours else None,
         peer=note, notes=list(target.notes))
+    for key, name in (('predict_ms', 'mmmobile fused, predict'),
+                      ('end_to_end_onnxruntime_ms', 'mmmobile fused, ONNX Runtime end to end')):
+        if name in timed:
+            summary[key] = timed[name]['median_ms']
     if cost.get('error'):
         summary['notes'].append(f"MACs not counted ({cost['error'][:120]})")
     if ours and peer_rows:
@@ -448,7 +466,7 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
         for row in timed.values():
             row['ratio_to_peer'] = row['median_ms'] / best['median_ms']
     other = [r for n, r in timed.items() if n.startswith('mmmobile fused, ') and
-             r['runtime'] == 'eager']
+             r['runtime'] == 'eager' and r['form'] != 'end-to-end']
     if ours and other and other[0]['median_ms'] < 0.95 * ours['median_ms']:
         summary['notes'].append(f"fused model measured faster in {other[0]['layout']} "
                                 f"({other[0]['median_ms']:.1f} ms) than in its preferred "

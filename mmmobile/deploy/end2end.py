@@ -622,6 +622,20 @@ def end2end_wrapper(model: nn.Module, task: str, parts: str,
     return TwoStageEnd2End(model, paste_masks=paste_masks).eval()
 
 
+def predict_call(model: nn.Module, inputs: torch.Tensor):
+    """A zero-argument call of the toolbox's ``predict`` on a normalized batch (image to
+    detections or label map, what the end-to-end graph computes), for latency measurements."""
+    from .wrappers import model_task
+    if model_task(model) == 'detection':
+        from mmdet.structures import DetDataSample
+        shape = tuple(inputs.shape[2:])
+        samples = [DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
+                                               scale_factor=(1., 1.)))
+                   for _ in range(inputs.shape[0])]
+        return lambda: model.predict(inputs, samples, rescale=False)
+    return lambda: model.predict(inputs)
+
+
 def postprocess_config(wrapper: nn.Module) -> Dict:
     """The post-processing settings an end-to-end detector graph has baked in (for the report)."""
     if isinstance(wrapper, SingleStageEnd2End):
