@@ -12,7 +12,7 @@ DEMO_CONFIG ?= configs/demo/mask-rcnn_repvit-m0.9_fpn_demo-coco.py
 
 help:
 	@echo "make test   set up .venv (first run ~15 min: builds mmcv) and run the test suite"
-	@echo "make demo   set up, make demo data, train RepViT Mask R-CNN on CPU, evaluate, fuse, export to ONNX"
+	@echo "make demo   set up, make demo data, train RepViT Mask R-CNN on CPU, evaluate, fuse, export end to end to ONNX, evaluate it in onnxruntime"
 	@echo "make setup  only set up .venv"
 
 setup:
@@ -30,6 +30,8 @@ demo: demo-data
 	$(PY) tools/fuse_ckpt.py $(DEMO_CONFIG) $$(cat $(DEMO_WORK_DIR)/last_checkpoint) $(DEMO_WORK_DIR)/fused --overwrite
 	$(PY) tools/test.py $(DEMO_WORK_DIR)/fused/deploy_config.py $(DEMO_WORK_DIR)/fused/fused.pth --work-dir $(DEMO_WORK_DIR)/fused/test
 	$(PY) tools/deploy.py $(DEMO_CONFIG) $$(cat $(DEMO_WORK_DIR)/last_checkpoint) --out $(DEMO_WORK_DIR)/deploy --format onnx --shape 256 256 --overwrite
+	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK_DIR)/deploy/model.onnx --work-dir $(DEMO_WORK_DIR)/onnx_test
+	$(PY) tools/compare_metrics.py pytorch=$(DEMO_WORK_DIR)/test onnxruntime=$(DEMO_WORK_DIR)/onnx_test
 
 clean:
 	rm -rf $(DEMO_WORK_DIR) .pytest_cache

@@ -9,6 +9,7 @@ Examples::
 
     python tools/test.py CONFIG work_dirs/run1/iter_1000.pth --out results.pkl
     python tools/test.py CONFIG CHECKPOINT --show-dir vis
+    python tools/test.py CONFIG work_dirs/deploy/model.onnx   # the exported model, onnxruntime
     tools/dist_test.sh CONFIG CHECKPOINT 2
 """
 import argparse
@@ -36,7 +37,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Test (and eval) a checkpoint with an mmpretrain / mmdet / mmseg config '
         '(mmmobile engine).')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file (path or URL), or a model.onnx written by tools/deploy.py: '
+        'evaluated through onnxruntime with the same dataloader and metrics (graphs with a '
+        'static input size are fed at that size; the log says so)')
     parser.add_argument(
         '--work-dir', help='the directory to save the file containing evaluation metrics')
     parser.add_argument(

@@ -14,6 +14,7 @@ right with zeros (what the data preprocessors pad with), a larger one resized to
 its aspect ratio, then padded; the predictions are mapped back. The test log says so.
 """
 import json
+import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -146,9 +147,6 @@ class ONNXRuntimeModel(BaseModel):
         from mmengine.structures import InstanceData
 
         from .end2end import paste_roi_masks
-        if 'dets' not in self.output_names:
-            raise RuntimeError(f'{self.onnx_file} has no dets output (export the detector with '
-                               '--parts detections)')
         fitted, factor = self._fit(inputs)
         outputs = self.run(fitted)
         masks = outputs.get('masks')
@@ -244,6 +242,24 @@ def _report(onnx_file: str) -> Dict:
         return json.load(f)
 
 
+def _output_problem(onnx_file: str, task: str, with_masks: bool = False) -> Optional[str]:
+    """Why the graph's outputs cannot be scored as ``task`` predictions (None: they can)."""
+    import onnx
+    try:
+        graph = onnx.load(onnx_file, load_external_data=False).graph
+    except Exception as error:  # noqa: BLE001 - any unreadable file is one message
+        return f'not a readable ONNX model ({type(error).__name__})'
+    names = [output.name for output in graph.output]
+    if task == 'detection' and not {'dets', 'labels'} <= set(names):
+        return (f'outputs {names} are not detections (export the detector with tools/deploy.py '
+                '--parts detections, the default)')
+    if task == 'detection' and with_masks and 'masks' not in names:
+        return f'the config has a mask head, the graph no masks output (outputs {names})'
+    if task == 'segmentation' and not {'logits', 'labels'} & set(names):
+        return f'outputs {names} hold no segmentation logits or label map'
+    return None
+
+
 def runtime_model_config(cfg, onnx_file: str, threads: Optional[int] = None) -> Dict:
     """The model config that evaluates ``onnx_file`` in place of ``cfg.model``.
 
@@ -295,10 +311,53 @@ def use_onnxruntime(cfg, onnx_file: str, threads: Optional[int] = None):
     except ImportError as error:
         raise ToolError('evaluating an ONNX model needs onnxruntime: pip install onnxruntime') \
             from error
-    cfg.model = runtime_model_config(cfg, onnx_file, threads)
+    model = runtime_model_config(cfg, onnx_file, threads)
+    with_masks = bool((cfg.model.get('roi_head') or {}).get('mask_head'))
+    problem = _output_problem(onnx_file, model['task'], with_masks)
+    if problem:
+        raise ToolError(f'{onnx_file}: {problem}')
+    cfg.model = model
     cfg.load_from = None
     cfg.pop('model_wrapper_cfg', None)
     return cfg
 
 
-__all__: Sequence[str] = ['ONNXRuntimeModel', 'runtime_model_config', 'use_onnxruntime']
+_TIMING_KEYS = ('data_time', 'time')
+
+
+def latest_test_metrics(work_dir: str) -> Dict[str, float]:
+    """The metrics of the newest ``tools/test.py`` run in ``work_dir`` (mmengine's
+    ``<timestamp>/<timestamp>.json``), timings left out.
+
+    Raises:
+        ToolError: ``work_dir`` holds no finished test run.
+    """
+    from ..engine import ToolError
+    runs = sorted(name for name in (os.listdir(work_dir) if osp.isdir(work_dir) else [])
+                  if osp.isfile(osp.join(work_dir, name, f'{name}.json')))
+    if not runs:
+        raise ToolError(f'no finished test run in {work_dir} (no <timestamp>/<timestamp>.json)')
+    with open(osp.join(work_dir, runs[-1], f'{runs[-1]}.json')) as f:
+        metrics = json.loads(f.readline())
+    return {key: value for key, value in metrics.items() if key not in _TIMING_KEYS}
+
+
+def metrics_table(runs: Dict[str, Dict[str, float]]) -> List[str]:
+    """Lines of a table with one column per run and, for two runs, their difference."""
+    names = list(runs)
+    keys = list(dict.fromkeys(key for metrics in runs.values() for key in metrics))
+    header = ['metric', *names] + (['difference'] if len(names) == 2 else [])
+    rows = [header]
+    for key in keys:
+        values = [runs[name].get(key) for name in names]
+        row = [key] + ['-' if v is None else f'{v:.4f}' for v in values]
+        if len(names) == 2:
+            row.append('-' if None in values else f'{values[1] - values[0]:+.4f}')
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return ['  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows]
+
+
+__all__: Sequence[str] = ['ONNXRuntimeModel', 'latest_test_metrics', 'metrics_table',
+                          'runtime_model_config', 'use_onnxruntime']
