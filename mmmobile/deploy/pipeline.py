@@ -239,29 +239,44 @@ def deploy(config: Union[str, Config],
                           padding=PADDING['description'])
         for fmt in formats:
             path = osp.join(staging, FORMATS[fmt])
-            if fmt == 'onnx':
-                result = export_onnx(exported, example, path, output_names, dynamic=dynamic,
-                                     opset=opset, exporter=exporter, verify=verify,
-                                     tolerance=tolerance, compare=output_difference)
-            elif fmt == 'torchscript':
-                result = export_torchscript(exported, example, path, verify=verify,
-                                            tolerance=tolerance)
-            elif task == 'detection' and parts == 'detections':
-                from .coreml_detector import export_coreml_detector
-                result = export_coreml_detector(exported, cfg, pixels[:1], path, prep['mean'],
-                                                prep['std'], rgb=prep['color'] == 'RGB',
-                                                fp16=fp16, verify=verify)
-            else:
-                from .coreml import export_coreml
-                result = export_coreml(exported, pixels[:1], path, output_names, prep['mean'],
-                                       prep['std'], rgb=prep['color'] == 'RGB', fp16=fp16,
-                                       verify=verify, tolerance=tolerance)
+            try:
+                result = _export_format(fmt, exported, example, pixels, path, output_names,
+                                        task, parts, cfg, prep, dynamic, opset, exporter, fp16,
+                                        verify, tolerance)
+            except ExportError as error:
+                if task == 'detection' and parts == 'detections' and 'differs' in str(error):
+                    raise ExportError(f'{error} (end-to-end detections: near-equal scores, as '
+                                      'of untrained weights, let float rounding reorder the '
+                                      'top-k and NMS; verify with trained weights, or pass '
+                                      '--no-verify)') from error
+                raise
             result['file'] = FORMATS[fmt]
             report['formats'][fmt] = result
         with open(osp.join(staging, 'report.json'), 'w') as f:
             json.dump(report, f, indent=2)
     report['out_dir'] = out_dir
     return report
+
+
+def _export_format(fmt: str, exported: nn.Module, example: torch.Tensor, pixels: torch.Tensor,
+                   path: str, output_names: List[str], task: str, parts: str, cfg: Config,
+                   prep: Dict, dynamic: Sequence[str], opset: int, exporter: str, fp16: bool,
+                   verify: bool, tolerance: float) -> Dict:
+    """Export and verify one format (see :func:`deploy`); the format's report entry."""
+    if fmt == 'onnx':
+        return export_onnx(exported, example, path, output_names, dynamic=dynamic, opset=opset,
+                           exporter=exporter, verify=verify, tolerance=tolerance,
+                           compare=output_difference)
+    if fmt == 'torchscript':
+        return export_torchscript(exported, example, path, verify=verify, tolerance=tolerance)
+    rgb = prep['color'] == 'RGB'
+    if task == 'detection' and parts == 'detections':
+        from .coreml_detector import export_coreml_detector
+        return export_coreml_detector(exported, cfg, pixels[:1], path, prep['mean'],
+                                      prep['std'], rgb=rgb, fp16=fp16, verify=verify)
+    from .coreml import export_coreml
+    return export_coreml(exported, pixels[:1], path, output_names, prep['mean'], prep['std'],
+                         rgb=rgb, fp16=fp16, verify=verify, tolerance=tolerance)
 
 
 def fuse_checkpoint(config: Union[str, Config],
