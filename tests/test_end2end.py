@@ -459,3 +459,22 @@ def test_onnxruntime_evaluation_gives_the_pytorch_metric(case, demo_root, tmp_pa
         assert expected['mIoU'] > 0
     else:
         assert 0 < expected['accuracy/top1'] < 100
+
+
+def test_compare_metrics_reads_the_newest_runs(tmp_path):
+    import json
+
+    from mmmobile.deploy.runtime import latest_test_metrics, metrics_table
+    for name, runs in (('pytorch', {'20260101_000000': 0.1, '20260102_000000': 0.5}),
+                       ('onnxruntime', {'20260103_000000': 0.4975})):
+        for stamp, value in runs.items():
+            (tmp_path / name / stamp).mkdir(parents=True)
+            (tmp_path / name / stamp / f'{stamp}.json').write_text(
+                json.dumps({'coco/bbox_mAP': value, 'time': 1.0}) + '\n')
+    metrics = {name: latest_test_metrics(str(tmp_path / name))
+               for name in ('pytorch', 'onnxruntime')}
+    assert metrics == {'pytorch': {'coco/bbox_mAP': 0.5}, 'onnxruntime': {'coco/bbox_mAP': 0.4975}}
+    assert metrics_table(metrics) == ['metric         pytorch  onnxruntime  difference',
+                                      'coco/bbox_mAP  0.5000   0.4975       -0.0025']
+    with pytest.raises(ToolError, match='no finished test run in'):
+        latest_test_metrics(str(tmp_path / 'missing'))

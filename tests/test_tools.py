@@ -57,8 +57,9 @@ def cls_options(root):
             'default_hooks.checkpoint.interval': 2}
 
 
-@pytest.mark.parametrize('tool', ['benchmark.py', 'convert_ckpt.py', 'deploy.py', 'fuse_ckpt.py',
-                                  'make_demo_data.py', 'train.py', 'test.py'])
+@pytest.mark.parametrize('tool', ['benchmark.py', 'compare_metrics.py', 'convert_ckpt.py',
+                                  'deploy.py', 'fuse_ckpt.py', 'make_demo_data.py', 'train.py',
+                                  'test.py'])
 def test_tools_have_help(tool):
     result = run_tool(osp.join('tools', tool), '--help')
     assert result.returncode == 0, result.stderr[-2000:]
