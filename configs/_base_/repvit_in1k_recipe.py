@@ -2,7 +2,7 @@
 # mmpretrain bases; tests/test_recipes.py checks every RepViT config against it.
 # - 8 GPUs x 256 images, mixed precision (AMP), AdamW (lr 1e-3 per 512 images -> 4e-3, weight
 #   decay 0.025, eps 1e-8, no decay on 1-D parameters and biases as timm's optimizer factory),
-#   5 warm-up epochs from 1e-6, then cosine to 1e-5 at epoch 300.
+#   5 warm-up epochs from 1e-6, then cosine to 1e-5 at epoch 300, stepped per epoch.
 # - Adaptive gradient clipping (AGC, clip factor 0.02) of every model parameter, classifier
 #   included, through timm's adaptive_clip_grad (mmmobile.AGCOptimWrapperConstructor).
 # - Model EMA with decay 0.99996 after every iteration, over weights and BN buffers (timm ModelEma
@@ -18,11 +18,11 @@
 # - mmengine's EMAHook validates with the EMA weights and saves them as 'state_dict' (the raw
 #   weights go to 'ema_state_dict'); the official trainer evaluates and releases the raw weights
 #   and keeps the EMA copy aside.
-# - The learning rate changes per iteration during the warm-up and the cosine starts after it;
-#   timm steps the rate once per epoch and counts the cosine from epoch 0 (at epoch 5 the two
-#   differ by 0.14 %).
+# - timm's scheduler runs one epoch behind (DeiT's main.py steps it with the epoch just trained,
+#   so epochs 0 and 1 both train at 1e-6); here epoch e trains at timm's lr(e).
 # - RepeatAugSampler gives each rank ceil(N / world size) samples per epoch, DeiT's RASampler
-#   floor(N // 256 * 256 / world size).
+#   floor(N // 256 * 256 / world size). Both hand the 3 repeats of an image to 3 different
+#   ranks; in a single-process run they share a batch.
 # - Colour jitter 0.4 is inactive in timm when RandAugment is on, so it is not added.
 # - Without CUDA, mmmobile's tools replace the AmpOptimWrapper by an fp32 OptimWrapper.
 _base_ = [
@@ -43,10 +43,12 @@ optim_wrapper = dict(
         _delete_=True, norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
     clip_grad=dict(type='agc', clip_factor=0.02))
 
+# timm's CosineLRScheduler(t_initial=300, warmup_t=5, warmup_lr_init=1e-6, lr_min=1e-5), stepped
+# per epoch as timm: the warm-up (mmengine's LinearLR reaches its end factor at step end - 1)
+# multiplies a cosine counted from epoch 0, which timm replaces during the warm-up (< 0.05 % apart).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / 4e-3, by_epoch=True, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300),
+    dict(type='LinearLR', start_factor=1e-6 / 4e-3, by_epoch=True, begin=0, end=6),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=0, end=300, T_max=300),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=2048)

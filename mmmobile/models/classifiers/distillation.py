@@ -70,10 +70,11 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
     mmpretrain's ``DeiTClsHead``. Prediction and ``mode='tensor'`` are the student's (RepViT and
     DeiT heads average their two branches at test time, as officially).
 
-    The teacher is built on first use (``init_weights()``, which mmengine's runner calls on every
-    rank before training, or the first loss), in eval mode, without gradients, on the student's
-    device; it follows ``.to()`` / ``.cuda()`` of the student. Testing, fusing and exporting never
-    build it, and it is never part of the student's ``state_dict()``.
+    The teacher is built by :meth:`get_teacher` on first use (``init_weights()``, which mmengine's
+    runner calls on every rank before training, or the first loss), in eval mode, without
+    gradients, on the student's device; it follows ``.to()`` / ``.cuda()`` of the student. Testing,
+    fusing and exporting never build it, and it is never part of the student's ``state_dict()``.
+    It receives the student's preprocessed batch, so it must expect the same normalization.
 
     Args:
         backbone (dict): Student backbone config (see ``ImageClassifier``).
@@ -124,9 +125,12 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
         self._teacher = _TeacherSlot()
 
     # ----------------------------------------------------------------------------- the teacher
-    @property
-    def teacher(self) -> Optional[nn.Module]:
-        """The frozen teacher (built and loaded on first access); None in ``'none'`` mode."""
+    def get_teacher(self) -> Optional[nn.Module]:
+        """The frozen teacher, built and loaded on the first call; None in ``'none'`` mode.
+
+        A method, not a property: module walkers (TorchScript, exporters) read every attribute
+        of a model and must not build the teacher.
+        """
         if self.teacher_cfg is not None and self._teacher.module is None:
             self._teacher.module = self._build_teacher()
         return self._teacher.module
@@ -134,9 +138,12 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
     def _teacher_model_cfg(self) -> dict:
         if isinstance(self.teacher_cfg, str):
             from mmengine.config import Config
+            from mmengine.hub import get_config
 
             path = self.teacher_cfg
-            if '::' not in path and not osp.isfile(path):
+            if '::' in path:  # a config of an installed toolbox, e.g. 'mmpretrain::resnet/...'
+                return copy.deepcopy(get_config(path).model)
+            if not osp.isfile(path):
                 raise ToolError(f'teacher config not found: {path}')
             return copy.deepcopy(Config.fromfile(path).model)
         return copy.deepcopy(self.teacher_cfg)
@@ -179,8 +186,9 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
     def init_weights(self) -> None:
         """Initialize the student (``ImageClassifier``), then build and load the teacher."""
         super().init_weights()
-        if self.teacher is not None:
-            print_log(f'DistillationClassifier: teacher {type(self.teacher).__name__} loaded from '
+        teacher = self.get_teacher()
+        if teacher is not None:
+            print_log(f'DistillationClassifier: teacher {type(teacher).__name__} loaded from '
                       f'{self.teacher_ckpt or "its init_cfg"} ({self.distill_mode} distillation, '
                       f'alpha {self.alpha}, tau {self.tau})', logger='current')
 
@@ -194,7 +202,7 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
     @torch.no_grad()
     def teacher_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """The teacher's logits on a (preprocessed, possibly mixed) batch."""
-        logits = self.teacher(inputs, mode='tensor')
+        logits = self.get_teacher()(inputs, mode='tensor')
         if not isinstance(logits, torch.Tensor):
             raise TypeError('the teacher must return one logits tensor in mode="tensor", got '
                             f'{type(logits).__name__}')
