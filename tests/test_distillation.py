@@ -33,6 +33,15 @@ DEMO_TEACHER = osp.join(REPO_ROOT, 'configs', 'demo', 'repvit-m0.9_demo-in1k.py'
 DEIT_TEACHER = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'regnety-160_deit-teacher.py')
 
 
+@pytest.fixture(autouse=True)
+def mmpretrain_default_scope():
+    """Bare names in these configs are mmpretrain's, as under mmpretrain's runner (an earlier
+    detector test leaves mmdet's default scope active)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
 @pytest.fixture
 def teacher_ckpt(tmp_path):
     torch.manual_seed(1)
@@ -339,3 +348,13 @@ def test_distillation_demo_config_trains_and_tests(tmp_path):
                        cfg_options={k: v for k, v in options.items()
                                     if not k.startswith(('train', 'val'))})
     assert 'accuracy/top1' in metrics
+
+
+def test_builds_and_loads_its_teacher_under_another_default_scope(teacher_ckpt):
+    """mmdet's default scope active (a detector built first): the student's mmpretrain parts
+    and the teacher still resolve their bare names in mmpretrain."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = build_student(teacher_ckpt, 'hard')
+        model.init_weights()
+        assert type(model.get_teacher()).__name__ == 'ImageClassifier'

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 
 from mmmobile.registry import MODELS
 from mmmobile.utils import ToolError
@@ -116,7 +117,10 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
             raise ValueError(f'alpha must lie in [0, 1], got {alpha}')
         if tau <= 0:
             raise ValueError(f'tau must be positive, got {tau}')
-        super().__init__(backbone, neck=neck, head=head, **kwargs)
+        # mmpretrain builds heads, losses and preprocessors by bare name: resolve them in its
+        # scope even while a detector's or segmentor's default scope is active.
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            super().__init__(backbone, neck=neck, head=head, **kwargs)
         self.distill_mode = distill_mode
         self.alpha = float(alpha)
         self.tau = float(tau)
@@ -149,7 +153,8 @@ class DistillationClassifier(ImageClassifier if ImageClassifier is not None else
         return copy.deepcopy(self.teacher_cfg)
 
     def _build_teacher(self) -> nn.Module:
-        teacher = PRETRAIN_MODELS.build(self._teacher_model_cfg())
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            teacher = PRETRAIN_MODELS.build(self._teacher_model_cfg())
         if self.teacher_ckpt is not None:
             teacher.load_state_dict(self._teacher_state_dict(self.teacher_ckpt), strict=True)
         else:
