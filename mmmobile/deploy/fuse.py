@@ -12,7 +12,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 from ..engine import load_config, make_weights_only_safe
 from ..utils.checkpoints import load_weights
-from ..utils.configs import config_errors
+from ..utils.configs import config_dicts, config_errors
 
 
 def _as_config(config: Union[str, Config]) -> Config:
@@ -63,25 +63,17 @@ def deploy_config(config: Union[str, Config]) -> Config:
     cfg = _as_config(config)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
 
-    def visit(node):
-        if isinstance(node, dict):
-            module_type = node.get('type')
-            if isinstance(module_type, str):
-                try:
-                    module_cls = MODELS.get(module_type)
-                except Exception:  # noqa: BLE001 - unknown types are simply not re-parameterizable
-                    module_cls = None
-                if module_cls is not None and 'deploy' in inspect.signature(
-                        module_cls.__init__).parameters:
-                    node['deploy'] = True
-                    node['init_cfg'] = None
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                visit(value)
-
-    visit(cfg.model)
+    for node in config_dicts(cfg.model):
+        module_type = node.get('type')
+        if isinstance(module_type, str):
+            try:
+                module_cls = MODELS.get(module_type)
+            except Exception:  # noqa: BLE001 - unknown types are simply not re-parameterizable
+                module_cls = None
+            if module_cls is not None and 'deploy' in inspect.signature(
+                    module_cls.__init__).parameters:
+                node['deploy'] = True
+                node['init_cfg'] = None
     return cfg
 
 

@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .configs import config_dicts
 from .errors import ToolError
 
 _REMOTE = re.compile(r'^[a-z][a-z0-9+.-]*://', re.IGNORECASE)
@@ -319,17 +320,9 @@ def _built_shapes(model_cfg: Any, scope: Optional[str], deploy: bool) -> Optiona
     if scope:
         init_default_scope(scope)
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if 'deploy' in node:
-                node['deploy'] = deploy
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                visit(value)
-
-    visit(cfg)
+    for node in config_dicts(cfg):
+        if 'deploy' in node:
+            node['deploy'] = deploy
     try:
         with _weights_on_meta():
             return _shapes(MODELS.build(cfg).state_dict())

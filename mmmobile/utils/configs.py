@@ -25,6 +25,17 @@ from .errors import ToolError
 _BUILD_FUNCTION = ('build_from_cfg', osp.join('mmengine', 'registry', 'build_functions.py'))
 
 
+def config_dicts(node: Any) -> Iterator[dict]:
+    """Every dict in a nested config (dicts, lists, tuples), parents before children."""
+    if isinstance(node, dict):
+        yield node
+        for value in list(node.values()):
+            yield from config_dicts(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from config_dicts(value)
+
+
 def _line_of(path: str, lineno: Optional[int]) -> str:
     try:
         with open(path, encoding='utf-8') as f:

@@ -5,23 +5,14 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.heads import ClsHead
 
 from mmmobile.registry import MODELS
 from ..layers import ConvBN
 
-try:
-    from mmpretrain.models.heads import ClsHead
-except ImportError:  # mmpretrain is optional: the head is only needed for classification
-    ClsHead = None
-
-
-def _require_mmpretrain() -> None:
-    if ClsHead is None:
-        raise ImportError('CMTClsHead needs mmpretrain: pip install "mmpretrain>=1.0,<1.3"')
-
 
 @MODELS.register_module()
-class CMTClsHead(ClsHead if ClsHead is not None else nn.Module):
+class CMTClsHead(ClsHead):
     """Classifier of CMT (Guo et al., CVPR 2022), as in the official code.
 
     On the last backbone map: ``proj`` = 1x1 conv (bias) to ``mid_channels`` + BatchNorm (the
@@ -53,7 +44,6 @@ class CMTClsHead(ClsHead if ClsHead is not None else nn.Module):
                  deploy: bool = False,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
-        _require_mmpretrain()
         super().__init__(init_cfg=init_cfg, **kwargs)
         self.num_classes = num_classes
         self.in_channels = in_channels

@@ -4,22 +4,13 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+from mmpretrain.models.heads import LinearClsHead
 
 from mmmobile.registry import MODELS
 
-try:
-    from mmpretrain.models.heads import LinearClsHead
-except ImportError:  # mmpretrain is optional: the head is only needed for classification
-    LinearClsHead = None
-
-
-def _require_mmpretrain() -> None:
-    if LinearClsHead is None:
-        raise ImportError('MobileViTv3ClsHead needs mmpretrain: pip install "mmpretrain>=1.0,<1.3"')
-
 
 @MODELS.register_module()
-class MobileViTv3ClsHead(LinearClsHead if LinearClsHead is not None else nn.Module):
+class MobileViTv3ClsHead(LinearClsHead):
     """Classifier of MobileViTv3 (Wadekar & Chaurasia, 2022), as the official CVNets one.
 
     Dropout, then the Linear ``fc`` on the globally pooled feature (use it after mmpretrain's
@@ -42,7 +33,6 @@ class MobileViTv3ClsHead(LinearClsHead if LinearClsHead is not None else nn.Modu
                  init_cfg: Optional[dict] = dict(
                      type='TruncNormal', layer='Linear', std=0.02, bias=0.),
                  **kwargs) -> None:
-        _require_mmpretrain()
         super().__init__(num_classes, in_channels, init_cfg=init_cfg, **kwargs)
         self.dropout_rate = dropout_rate
         self.dropout = nn.Dropout(dropout_rate)

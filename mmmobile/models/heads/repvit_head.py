@@ -4,23 +4,14 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmpretrain.models.heads import ClsHead
 
 from mmmobile.registry import MODELS
 from ..layers import BNLinear
 
-try:
-    from mmpretrain.models.heads import ClsHead
-except ImportError:  # mmpretrain is optional: the head is only needed for classification
-    ClsHead = None
-
-
-def _require_mmpretrain() -> None:
-    if ClsHead is None:
-        raise ImportError('RepViTClsHead needs mmpretrain: pip install "mmpretrain>=1.0,<1.3"')
-
 
 @MODELS.register_module()
-class RepViTClsHead(ClsHead if ClsHead is not None else nn.Module):
+class RepViTClsHead(ClsHead):
     """BatchNorm1d + Linear classifier of RepViT, with the DeiT-style distillation twin.
 
     The official models are trained with hard distillation and released with two heads
@@ -50,7 +41,6 @@ class RepViTClsHead(ClsHead if ClsHead is not None else nn.Module):
                  deploy: bool = False,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
-        _require_mmpretrain()
         super().__init__(init_cfg=init_cfg, **kwargs)
         self.num_classes = num_classes
         self.in_channels = in_channels
