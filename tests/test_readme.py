@@ -118,6 +118,10 @@ class Checker:
             return [f'{where}: no make target {t}' for t in tokens[1:] if t not in targets]
         if tokens[0] in ('pip', 'cd', 'source'):
             return []
+        if tokens[0] == 'wget':  # a user download: `wget -P DIR URL` writes DIR/<file name>
+            folder = tokens[tokens.index('-P') + 1] if '-P' in tokens else '.'
+            self.files.add(osp.normpath(osp.join(folder, tokens[-1].rsplit('/', 1)[-1])))
+            return []
         if tokens[0] in ('python', '.venv/bin/python'):
             tokens = tokens[1:]
         script = tokens[0]
@@ -141,6 +145,7 @@ class Checker:
             if isinstance(value, dict):  # --cfg-options
                 values = [v for v in value.values() if isinstance(v, str)]
             for item in values:
+                item = item.split('=', 1)[-1] if isinstance(item, str) else item  # NAME=PATH
                 if is_path(item) and not self.exists(item):
                     problems.append(f'{where}: {script} reads {item}, which nothing writes')
         if not problems:
