@@ -478,3 +478,24 @@ def test_compare_metrics_reads_the_newest_runs(tmp_path):
                                       'coco/bbox_mAP  0.5000   0.4975       -0.0025']
     with pytest.raises(ToolError, match='no finished test run in'):
         latest_test_metrics(str(tmp_path / 'missing'))
+
+
+def test_detection_comparison_pairs_detections():
+    """deploy's check of an end-to-end graph: a detection missing at a near-tied cut is
+    tolerated (and counted), shifted boxes or a wrong label are not."""
+    from mmmobile.deploy.end2end import detection_difference, match_detections
+    boxes = torch.tensor([[10., 10, 50, 60], [30, 20, 90, 80], [0, 0, 20, 20], [5, 5, 9, 9]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    dets = torch.cat([boxes, scores[:, None]], 1)
+    expected = [torch.cat([dets, torch.zeros(1, 5)])[None], torch.tensor([[0, 1, 1, 2, -1]])]
+    assert match_detections(expected, expected) == dict(matched=1.0, relative_error=0.0, count=4)
+    # the last detection lost to a near tie at the K cut: 3 of 4 pair up (75% < 90%)
+    lost = [expected[0].clone(), expected[1].clone()]
+    lost[0][0, 3] = 0
+    lost[1][0, 3] = -1
+    assert match_detections(lost, expected)['matched'] == 0.75
+    assert detection_difference(lost, expected) == pytest.approx(0.25)
+    shifted = [expected[0] + torch.tensor([2., 0, 0, 0, 0]), expected[1]]
+    assert match_detections(shifted, expected)['matched'] == 0.0
+    relabeled = [expected[0], torch.tensor([[0, 1, 2, 2, -1]])]
+    assert match_detections(relabeled, expected)['matched'] == 0.75

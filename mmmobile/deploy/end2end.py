@@ -139,7 +139,8 @@ def padded_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
     shifted = chosen_boxes + (offsets * (max_coordinate + 1))[:, None]
     keep = candidates[nms(shifted, scores.reshape(-1)[candidates], iou_threshold)]
 
-    survived = torch.zeros_like(flat_valid).scatter(0, keep, torch.ones_like(keep, dtype=torch.bool))
+    survived = torch.zeros_like(flat_valid).scatter(0, keep,
+                                                    torch.ones_like(keep, dtype=torch.bool))
     survived = survived.view_as(valid)
     ranked = torch.where(survived, scores, scores.new_full((), _SCORE_PAD))
     top_scores, index = ranked.topk(max_num, dim=1)
@@ -170,6 +171,70 @@ def output_difference(actual: Sequence, expected: Sequence[torch.Tensor]) -> flo
         else:
             worst = max(worst, relative_error(got, want))
     return worst
+
+
+#: Share of the detections that must agree between two runs of an end-to-end detector graph.
+MIN_MATCHED = 0.9
+
+
+def match_detections(actual: Sequence, expected: Sequence[torch.Tensor]) -> Dict:
+    """Pair the detections of two runs of an end-to-end graph (``dets``, ``labels``[, ``masks``]).
+
+    Float rounding between runtimes reorders near-tied scores: at the ``nms_pre`` / ``K`` cuts
+    and in NMS a detection of one run can be missing from the other. Detections are therefore
+    paired per image (same label, box within 1e-3 of the image's coordinate range, score within
+    1e-3), greedily in ``expected``'s order, and the paired ones compared.
+
+    Returns:
+        dict: ``matched`` (share of the detections of either side that are paired),
+        ``relative_error`` (of the paired dets and masks; inf without pairs or when the outputs
+        do not have the same layout) and ``count`` (detections of ``expected``).
+    """
+    from ..utils import relative_error
+    if len(actual) != len(expected):
+        return dict(matched=0.0, relative_error=float('inf'), count=0)
+    actual = [torch.as_tensor(a) for a in actual]
+    if any(a.shape != e.shape for a, e in zip(actual, expected)):
+        return dict(matched=0.0, relative_error=float('inf'), count=0)
+    pairs_a, pairs_e, union, count = [], [], 0, 0
+    for image in range(expected[0].shape[0]):
+        got = (actual[1][image] >= 0).nonzero().squeeze(1)
+        want = (expected[1][image] >= 0).nonzero().squeeze(1)
+        union += max(len(got), len(want))
+        count += len(want)
+        if not len(got) or not len(want):
+            continue
+        dets_a, dets_e = actual[0][image][got].double(), expected[0][image][want].double()
+        scale = max(1.0, dets_e[:, :4].abs().max().item())
+        close = ((actual[1][image][got][:, None] == expected[1][image][want][None])
+                 & ((dets_a[:, None, :4] - dets_e[None, :, :4]).abs().amax(-1) <= 1e-3 * scale)
+                 & ((dets_a[:, None, 4] - dets_e[None, :, 4]).abs() <= 1e-3))
+        used = set()
+        for j in range(len(want)):
+            for i in close[:, j].nonzero().squeeze(1).tolist():
+                if i not in used:
+                    used.add(i)
+                    pairs_a.append((image, int(got[i])))
+                    pairs_e.append((image, int(want[j])))
+                    break
+    if not union:
+        return dict(matched=1.0, relative_error=0.0, count=0)
+    if not pairs_e:
+        return dict(matched=0.0, relative_error=float('inf'), count=count)
+    rows_a, rows_e = tuple(torch.tensor(pairs_a).T), tuple(torch.tensor(pairs_e).T)
+    error = relative_error(actual[0][rows_a], expected[0][rows_e])
+    if len(expected) > 2:  # masks: pasted (bool) ones as in output_difference
+        error = max(error, output_difference([actual[2][rows_a]], [expected[2][rows_e]]))
+    return dict(matched=len(pairs_e) / union, relative_error=error, count=count)
+
+
+def detection_difference(actual: Sequence, expected: Sequence[torch.Tensor]) -> float:
+    """:func:`match_detections` as one number: the paired detections' relative error when at
+    least :data:`MIN_MATCHED` of them pair up, else the share that does not (>= 0.1)."""
+    result = match_detections(actual, expected)
+    if result['matched'] < MIN_MATCHED:
+        return 1.0 - result['matched']
+    return result['relative_error']
 
 
 def _levels_scores(head, cls_scores: Sequence[torch.Tensor], bbox_preds: Sequence[torch.Tensor],

@@ -25,8 +25,9 @@ from ..utils import ToolError
 from ..utils.checkpoints import load_weights as load_checked_weights
 from ..utils.io import check_output_folder, output_folder
 from .export import (DYNAMIC_AXES, TOLERANCE, ExportError, export_onnx, export_torchscript,
-                     max_relative_error)
-from .end2end import PADDING, check_parts, end2end_wrapper, output_difference, postprocess_config
+                     max_relative_error, onnx_session, run_onnx)
+from .end2end import (MIN_MATCHED, PADDING, check_parts, detection_difference, end2end_wrapper,
+                      match_detections, output_difference, postprocess_config)
 from .fuse import build_model, count_parameters, save_fused
 from .wrappers import export_wrapper, model_task
 
@@ -245,9 +246,11 @@ def deploy(config: Union[str, Config],
                                         verify, tolerance)
             except ExportError as error:
                 if task == 'detection' and parts == 'detections' and 'differs' in str(error):
-                    raise ExportError(f'{error} (end-to-end detections: near-equal scores, as '
-                                      'of untrained weights, let float rounding reorder the '
-                                      'top-k and NMS; verify with trained weights, or pass '
+                    raise ExportError(f'{error} (end-to-end detections, compared detection '
+                                      f'by detection: fewer than {MIN_MATCHED:.0%} agree, or '
+                                      'the agreeing ones differ; near-equal scores, as of '
+                                      'untrained weights, let float rounding reorder the top-k '
+                                      'and NMS: verify with trained weights, or pass '
                                       '--no-verify)') from error
                 raise
             result['file'] = FORMATS[fmt]
@@ -263,14 +266,20 @@ def _export_format(fmt: str, exported: nn.Module, example: torch.Tensor, pixels:
                    prep: Dict, dynamic: Sequence[str], opset: int, exporter: str, fp16: bool,
                    verify: bool, tolerance: float) -> Dict:
     """Export and verify one format (see :func:`deploy`); the format's report entry."""
+    detections = task == 'detection' and parts == 'detections'
     if fmt == 'onnx':
-        return export_onnx(exported, example, path, output_names, dynamic=dynamic, opset=opset,
-                           exporter=exporter, verify=verify, tolerance=tolerance,
-                           compare=output_difference)
+        result = export_onnx(exported, example, path, output_names, dynamic=dynamic,
+                             opset=opset, exporter=exporter, verify=verify, tolerance=tolerance,
+                             compare=detection_difference if detections else output_difference)
+        if verify and detections:
+            outputs = run_onnx(onnx_session(path), example)
+            result['matched_detections'] = match_detections(
+                outputs, _outputs(exported, example))['matched']
+        return result
     if fmt == 'torchscript':
         return export_torchscript(exported, example, path, verify=verify, tolerance=tolerance)
     rgb = prep['color'] == 'RGB'
-    if task == 'detection' and parts == 'detections':
+    if detections:
         from .coreml_detector import export_coreml_detector
         return export_coreml_detector(exported, cfg, pixels[:1], path, prep['mean'],
                                       prep['std'], rgb=rgb, fp16=fp16, verify=verify)
@@ -333,6 +342,9 @@ def summary_lines(report: Dict) -> List[str]:
             if result['relative_error'] is not None:
                 line += (f": onnxruntime vs PyTorch relative error "
                          f"{result['relative_error']:.2e}")
+            if result.get('matched_detections', 1.0) < 1.0:
+                line += (f" over the {result['matched_detections']:.1%} of detections both "
+                         'give (the others differ at near-tied scores)')
             line += f"; dynamic axes: {', '.join(result['dynamic_axes']) or 'none'}"
             for axis, reason in result['static_axes'].items():
                 line += f'; {axis} static ({reason})'

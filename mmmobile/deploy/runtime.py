@@ -113,7 +113,8 @@ class ONNXRuntimeModel(BaseModel):
         if factor < 1.0:
             size = (max(1, int(round(height * factor))), max(1, int(round(width * factor))))
             inputs = F.interpolate(inputs, size=size, mode='bilinear', align_corners=False)
-        return F.pad(inputs, (0, target_w - inputs.shape[3], 0, target_h - inputs.shape[2])), factor
+        padding = (0, target_w - inputs.shape[3], 0, target_h - inputs.shape[2])
+        return F.pad(inputs, padding), factor
 
     def run(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Run the graph on a batch (chunked to a static batch size), outputs by name."""
