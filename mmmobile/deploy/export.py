@@ -33,7 +33,8 @@ TOLERANCE = 1e-4
 DYNAMIC_AXES = ('batch', 'spatial')
 
 _ANSI_CODES = re.compile(r'\x1b\[[0-9;]*m')
-_OP_NAME = re.compile(r"(?:operator|op) '([\w:.]+)'|when translating ([\w:.]+)")
+_OP_NAME = re.compile(r"(?:operator|op) '([\w:.]+)'|when translating ([\w:.]+)|"
+                      r"[Uu]nsupported fx node ([\w:.]+)")
 
 
 class ExportError(ToolError):
@@ -53,7 +54,8 @@ def unsupported_op_message(exporter: str, error: BaseException) -> str:
     match = _OP_NAME.search(text)
     first_line = text.splitlines()[0] if text else type(error).__name__
     if match:
-        return (f'{exporter} cannot handle the operator {match.group(1) or match.group(2)!r} '
+        name = next(group for group in match.groups() if group)
+        return (f'{exporter} cannot handle the operator {name!r} '
                 f'({type(error).__name__}: {first_line})')
     return f'{exporter} failed: {type(error).__name__}: {first_line}'
 
