@@ -154,10 +154,10 @@ def padded_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
 
 
 def output_difference(actual: Sequence, expected: Sequence[torch.Tensor]) -> float:
-    """The largest difference over paired outputs: the relative error of numeric outputs and,
-    for bool outputs (masks pasted in the graph), the fraction of differing elements, since
-    probabilities within float error of the threshold may land on either side (inf when the
-    counts or shapes differ)."""
+    """The largest difference over paired outputs: the relative error of float outputs and,
+    for bool and integer outputs (masks pasted in the graph, label maps), the fraction of
+    differing elements, since values within float error of a threshold or of a tie may land on
+    either side (inf when the counts or shapes differ)."""
     from ..utils import relative_error
     if len(actual) != len(expected):
         return float('inf')
@@ -166,7 +166,7 @@ def output_difference(actual: Sequence, expected: Sequence[torch.Tensor]) -> flo
         got, want = torch.as_tensor(got), torch.as_tensor(want)
         if got.shape != want.shape:
             return float('inf')
-        if want.dtype == torch.bool:
+        if not want.is_floating_point():
             worst = max(worst, (got != want).double().mean().item() if want.numel() else 0.0)
         else:
             worst = max(worst, relative_error(got, want))
