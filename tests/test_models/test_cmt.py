@@ -343,7 +343,8 @@ def test_with_cp_and_drop_path():
     torch.manual_seed(0)
     model = CMT(TINY_ARCH, drop_path_rate=0.2)
     rates = [m.drop_prob for m in model.modules() if hasattr(m, 'drop_prob')]
-    assert len(rates) == sum(TINY_ARCH['depths']) - 1  # the first block has rate 0
+    # one per residual (attention, IRFFN) of every block but the first (rate 0)
+    assert len(rates) == 2 * (sum(TINY_ARCH['depths']) - 1)
     assert max(rates) == pytest.approx(0.2)
 
     plain = CMT(TINY_ARCH).train()

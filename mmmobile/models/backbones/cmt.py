@@ -53,7 +53,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.utils import to_2tuple
 
 from mmmobile.registry import MODELS
-from ..layers import ConvBN, conv_like, hybrid_init, identity_kernel
+from ..layers import ConvBN, FusedConvAct, conv_like, hybrid_init, identity_kernel
 from ..layers.attention import attention, spatial_size
 from ..layers.reparam import fold_bn_into_next
 from .base import MobileBackbone
@@ -74,6 +74,17 @@ def pad_to_multiple(x: torch.Tensor, stride: int) -> torch.Tensor:
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
+
+
+def token_map(tokens: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """Tokens ``(B, H * W, C)`` -> map ``(B, C, H, W)`` (a view, channels_last, when the tokens
+    are contiguous)."""
+    return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid)
+
+
+def map_tokens(x: torch.Tensor) -> torch.Tensor:
+    """Map ``(B, C, H, W)`` -> tokens ``(B, H * W, C)`` (a view of a channels_last map)."""
+    return x.flatten(2).transpose(1, 2)
 
 
 def resize_relative_position_bias(bias: torch.Tensor, src_query: Grid, src_key: Grid,
@@ -119,62 +130,85 @@ class ConvGELUBN(nn.Module):
     """``Conv2d`` (bias) -> GELU -> ``BatchNorm2d``: the CMT stem and IRFFN expansion unit.
 
     The activation comes before the BatchNorm (official order), so the BatchNorm cannot be folded
-    into this conv; it is kept in every form.
+    into this conv; it is kept in every form. The deploy form fuses the GELU into the
+    convolution (:class:`~mmmobile.models.layers.fused.FusedConvAct`).
 
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
         kernel_size (int): Square kernel size, padded by ``kernel_size // 2``. Defaults to 1.
         stride (int): Stride. Defaults to 1.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
-                 stride: int = 1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
-                              bias=True)
-        self.act = nn.GELU()
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.act(self.conv(x)))
-
-
-class ResidualDWConv(nn.Module):
-    """``dwconv3x3(x) + x`` (CMT's LPU and the IRFFN depthwise branch); deploy: ``fused``.
-
-    The identity is folded into the centre tap of the depthwise kernel, which is exact for every
-    input size.
-
-    Args:
-        channels (int): Channels.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
-    def __init__(self, channels: int, deploy: bool = False) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
+                 stride: int = 1, deploy: bool = False) -> None:
+        super().__init__()
+        self.deploy = deploy
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
+                         bias=True)
+        if deploy:
+            self.conv = FusedConvAct(conv, nn.GELU())
+        else:
+            self.conv = conv
+            self.act = nn.GELU()
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deploy:
+            return self.bn(self.conv(x))
+        return self.bn(self.act(self.conv(x)))
+
+    def switch_to_deploy(self) -> None:
+        """Fuse the GELU into the convolution, in place."""
+        if self.deploy:
+            return
+        self.conv = FusedConvAct(self.conv, self.act)
+        del self.act
+        self.deploy = True
+
+
+class ResidualDWConv(nn.Module):
+    """``act(dwconv3x3(x) + x)`` (CMT's LPU without, the IRFFN depthwise branch with GELU).
+
+    The deploy form is one :class:`~mmmobile.models.layers.fused.FusedConvAct` ``fused``: the
+    identity folded into the centre tap of the depthwise kernel (exact for every input size) and
+    the activation fused in.
+
+    Args:
+        channels (int): Channels.
+        act_layer (type, optional): Activation class after the sum, or None. Defaults to None.
+        deploy (bool): Build the fused form directly. Defaults to False.
+    """
+
+    def __init__(self, channels: int, act_layer: Optional[type] = None,
+                 deploy: bool = False) -> None:
         super().__init__()
         self.channels = channels
         self.deploy = deploy
         conv = nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=True)
+        act = act_layer() if act_layer is not None else None
         if deploy:
-            self.fused = conv
+            self.fused = FusedConvAct(conv, act)
         else:
             self.conv = conv
+            self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy:
             return self.fused(x)
-        return self.conv(x) + x
+        x = self.conv(x) + x
+        return x if self.act is None else self.act(x)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
-        """Add the identity to the depthwise kernel; the module becomes one conv ``fused``."""
+        """Add the identity to the depthwise kernel and fuse the activation, in place."""
         if self.deploy:
             return
         weight = self.conv.weight + identity_kernel(self.channels, 3, self.channels,
                                                     like=self.conv.weight)
-        self.fused = conv_like(self.conv, weight, self.conv.bias)
-        del self.conv
+        self.fused = FusedConvAct(conv_like(self.conv, weight, self.conv.bias), self.act)
+        del self.conv, self.act
         self.deploy = True
 
 
@@ -197,7 +231,7 @@ class CMTPatchEmbed(nn.Module):
         """Map ``(B, C, H, W)`` to tokens ``(B, N, C')`` and their grid ``(H', W')``."""
         x = self.proj(pad_to_multiple(x, 2))
         grid = spatial_size(x)
-        return self.norm(x.flatten(2).transpose(1, 2)), grid
+        return self.norm(map_tokens(x)), grid
 
 
 class CMTAttention(nn.Module):
@@ -246,8 +280,7 @@ class CMTAttention(nn.Module):
         """Tokens ``(B, N, C)`` on ``grid`` -> reduced tokens ``(B, N / sr^2, C)``."""
         if self.sr_ratio == 1:
             return x
-        maps = x.transpose(1, 2).reshape(x.shape[0], self.dim, *grid)
-        return self.sr(pad_to_multiple(maps, self.sr_ratio)).flatten(2).transpose(1, 2)
+        return map_tokens(self.sr(pad_to_multiple(token_map(x, grid), self.sr_ratio)))
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, tokens, _ = x.shape
@@ -290,43 +323,44 @@ class CMTAttention(nn.Module):
 
 
 class IRFFN(nn.Module):
-    """Inverted residual feed-forward network of CMT.
+    """Inverted residual feed-forward network of CMT, with the block's residual.
 
-    ``expand`` (1x1 conv -> GELU -> BN), depthwise 3x3 conv with identity, GELU, ``dw_bn``,
-    ``project`` (1x1 conv -> BN). The deploy form folds ``dw_bn`` and the projection BN into one
-    biased 1x1 conv and the identity into the depthwise kernel; the expansion BN stays (it feeds a
-    zero-padded conv).
+    ``residual + DropPath(project(dw_bn(GELU(dw(expand(x)) + expand(x)))))``: ``expand`` is a
+    1x1 conv -> GELU -> BN, ``dw`` a depthwise 3x3 conv with identity, ``project`` a 1x1 conv ->
+    BN. The deploy form fuses the GELUs into the convolutions, folds ``dw_bn`` and the projection
+    BN into one biased 1x1 conv that also adds the residual, and the identity into the depthwise
+    kernel; the expansion BN stays (it feeds a zero-padded conv).
 
     Args:
         dim (int): Input and output channels.
         hidden_dim (int): Expanded channels.
+        drop_path (float): Drop-path probability of the branch. Defaults to 0.
         deploy (bool): Build the fused form directly. Defaults to False.
     """
 
-    def __init__(self, dim: int, hidden_dim: int, deploy: bool = False) -> None:
+    def __init__(self, dim: int, hidden_dim: int, drop_path: float = 0.,
+                 deploy: bool = False) -> None:
         super().__init__()
         self.deploy = deploy
-        self.expand = ConvGELUBN(dim, hidden_dim, 1)
-        self.dw = ResidualDWConv(hidden_dim, deploy=deploy)
-        self.act = nn.GELU()
+        self.expand = ConvGELUBN(dim, hidden_dim, 1, deploy=deploy)
+        self.dw = ResidualDWConv(hidden_dim, act_layer=nn.GELU, deploy=deploy)
         if not deploy:
             self.dw_bn = nn.BatchNorm2d(hidden_dim)
-        self.project = ConvBN(hidden_dim, dim, 1, bias=True, deploy=deploy)
+        self.project = ConvBN(hidden_dim, dim, 1, bias=True, drop_path=drop_path, deploy=deploy)
 
-    def forward(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
-        """Tokens ``(B, N, C)`` on ``grid`` -> tokens ``(B, N, C)``."""
-        batch, _, channels = x.shape
-        x = x.transpose(1, 2).reshape(batch, channels, *grid)
-        x = self.act(self.dw(self.expand(x)))
+    def forward(self, x: torch.Tensor, grid: Grid, residual: torch.Tensor) -> torch.Tensor:
+        """Tokens ``(B, N, C)`` on ``grid`` and the residual tokens -> tokens ``(B, N, C)``."""
+        x = self.dw(self.expand(token_map(x, grid)))
         if not self.deploy:
             x = self.dw_bn(x)
-        return self.project(x).flatten(2).transpose(1, 2)
+        return map_tokens(self.project(x, residual=token_map(residual, grid)))
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
-        """Fold the identity and ``dw_bn -> project`` (conv + BN) in place."""
+        """Fuse the GELUs, fold the identity and ``dw_bn -> project`` (conv + BN), in place."""
         if self.deploy:
             return
+        self.expand.switch_to_deploy()
         self.dw.switch_to_deploy()
         weight, bias = fold_bn_into_next(self.dw_bn, *self.project.fused_weight_bias())
         self.project = ConvBN(weight.shape[1], weight.shape[0], 1, deploy=True).to(weight)
@@ -357,16 +391,14 @@ class CMTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = CMTAttention(dim, num_heads, sr_ratio, deploy=deploy)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.ffn = IRFFN(dim, int(dim * mlp_ratio), deploy=deploy)
+        self.ffn = IRFFN(dim, int(dim * mlp_ratio), drop_path=drop_path, deploy=deploy)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, grid: Grid, bias: torch.Tensor) -> torch.Tensor:
         """Tokens ``(B, N, C)`` on ``grid``, stage bias ``(h, N, N_kv)`` -> tokens."""
-        batch, _, channels = x.shape
-        x = self.lpu(x.transpose(1, 2).reshape(batch, channels, *grid))
-        x = x.flatten(2).transpose(1, 2)
+        x = map_tokens(self.lpu(token_map(x, grid)))
         x = x + self.drop_path(self.attn(self.norm1(x), grid, bias))
-        return x + self.drop_path(self.ffn(self.norm2(x), grid))
+        return self.ffn(self.norm2(x), grid, residual=x)
 
 
 class CMTStage(nn.Module):
@@ -426,7 +458,7 @@ class CMTStage(nn.Module):
         for block in self.blocks:
             step = functools.partial(block, grid=grid, bias=bias)
             x = step(x) if run_block is None else run_block(step, x)
-        return x.transpose(1, 2).reshape(x.shape[0], -1, *grid)
+        return token_map(x, grid)
 
 
 @MODELS.register_module()

@@ -31,17 +31,22 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
               bias: Optional[torch.Tensor] = None, fused: Optional[bool] = None) -> torch.Tensor:
     """``softmax(q k^T * scale + bias) v`` on ``(B, heads, N, d)`` tensors.
 
+    Without a bias this is ``F.scaled_dot_product_attention``. With one, the logits are one
+    ``torch.baddbmm`` (bias + scaled product in one operator; SDPA's CPU kernel would first build
+    the scaled logits, then add the bias and guard the softmax against all ``-inf`` rows, which a
+    finite bias never has), then ``softmax`` and ``bmm``.
+
     Args:
         q (Tensor): Queries ``(B, h, N_q, d)``.
         k (Tensor): Keys ``(B, h, N_kv, d)``.
         v (Tensor): Values ``(B, h, N_kv, d_v)``.
         scale (float): Logit scale (usually ``d ** -0.5``, a build-time constant: read from
             ``q`` it would put shape arithmetic into traces).
-        bias (Tensor, optional): Additive logit bias broadcastable to ``(B, h, N_q, N_kv)``
-            (e.g. CMT's relative position bias). Defaults to None.
-        fused (bool, optional): Use ``F.scaled_dot_product_attention``. None (default) uses it
-            except while tracing, where the explicit matmuls keep FLOP counters and exporters
-            on plain ops.
+        bias (Tensor, optional): Finite additive logit bias broadcastable to
+            ``(B, h, N_q, N_kv)`` (e.g. CMT's relative position bias). Defaults to None.
+        fused (bool, optional): Use the fused operators above. None (default) uses them except
+            while tracing, where the explicit matmuls keep FLOP counters and exporters on plain
+            ops.
 
     Returns:
         Tensor: ``(B, h, N_q, d_v)``.
@@ -50,8 +55,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
         fused = not torch.jit.is_tracing()
     if bias is not None:
         bias = bias.to(q.dtype)
+    if fused and bias is None:
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
     if fused:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+        batch, heads, num_query, _ = q.shape
+        bias = bias.expand(batch, heads, num_query, k.shape[-2]).flatten(0, 1)
+        logits = torch.baddbmm(bias, q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2),
+                               alpha=scale)
+        out = torch.bmm(logits.softmax(dim=-1), v.flatten(0, 1))
+        return out.view(batch, heads, num_query, -1)
     logits = (q * scale) @ k.transpose(-2, -1)
     if bias is not None:
         logits = logits + bias
