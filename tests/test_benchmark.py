@@ -7,19 +7,22 @@ import copy
 import csv
 import importlib.util
 import json
+import math
 import os.path as osp
 import re
 import struct
 
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmmobile.benchmark import (DEFAULT_MODES, command_line, list_variants, run_benchmark,
-                                summarize, update_readme_zoo, write_outputs)
+from mmmobile.benchmark import (DEFAULT_MODES, MODES, command_line, list_variants,
+                                run_benchmark, summarize, update_readme_zoo, write_outputs)
 from mmmobile.benchmark.report import (CSV_COLUMNS, ZOO_BEGIN, ZOO_END, ZOO_PLOT,
                                        markdown_report)
-from mmmobile.benchmark.runner import build_forms, model_complexity, resolve_targets
-from mmmobile.benchmark.timing import interleaved_latency
+from mmmobile.benchmark.runner import (DENSE_TRAIN_REASON, TRAIN_CANDIDATE, build_forms,
+                                       model_complexity, resolve_targets)
+from mmmobile.benchmark.timing import interleaved_latency, peak_memory
 from mmmobile.benchmark.zoo import backbone_classes, find_variant
 from mmmobile.utils import ToolError
 from mmmobile.utils.io import MANIFEST_NAME
@@ -74,6 +77,7 @@ def test_summarize_and_interleaved_timing():
 def test_candidates_are_measured_and_agree(result):
     meta = result['meta']
     assert (meta['threads'], meta['batch_size'], meta['modes']) == (1, 2, list(DEFAULT_MODES))
+    assert 'train' not in meta and not any(r.get('step') == 'train' for r in result['rows'])
     targets = {t['name']: t for t in result['targets']}
     assert list(targets) == ['repvit-m0.9', 'cmt-ti']
     for name, target in targets.items():
@@ -201,13 +205,19 @@ def test_readme_macs_are_the_fused_classifiers(family, cell, variant):
 def test_dense_config_measures_whole_model():
     config = osp.join(REPO, 'configs/seg/fpn_repvit-m1.1_8xb4-40k_ade20k-512x512.py')
     result = run_benchmark([config], shape=(64, 64), batch_size=1, warmup=0, repeats=1, threads=1,
-                           modes=['unfused', 'fused', 'torchscript', 'compiled'], peak_size=64,
-                           progress=False)
+                           modes=['unfused', 'fused', 'torchscript', 'compiled', 'train'],
+                           peak_size=64, progress=False)
     (target, ) = result['targets']
     assert target['task'] == 'seg'
-    # TorchScript and compiled models are classifier candidates only.
-    assert [r['candidate'] for r in result['rows']] == ['mmmobile unfused', 'mmmobile fused']
+    # TorchScript and compiled models are classifier candidates only; training is a row saying
+    # why it is not measured.
+    assert [r['candidate'] for r in result['rows']] == ['mmmobile unfused', 'mmmobile fused',
+                                                        TRAIN_CANDIDATE]
     assert result['rows'][1]['relative_error'] < 1e-4
+    train = result['rows'][2]
+    assert train['error'] == DENSE_TRAIN_REASON and 'batch_median_ms' not in train
+    assert f'{TRAIN_CANDIDATE}: not measured (' in ' '.join(target['notes'])
+    assert 'train_step_ms' not in target
 
 
 REPLKNET_TINY = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
@@ -265,6 +275,8 @@ def test_replknet_against_mmpretrain_and_a_failed_compile(tmp_path, monkeypatch)
     (['missing/config.py', '--out', 'OUT'], 'config file not found', 2),
     (['cmt-ti', '--out', 'OUT', '--modes', 'eager'], "unknown mode(s) ['eager']", 2),
     (['cmt-ti', '--out', 'OUT', '--modes', 'fused,compiled,jit'], "unknown mode(s) ['jit']", 2),
+    (['cmt-ti', '--out', 'OUT', '--modes', 'fused', 'training'], "unknown mode(s) ['training']",
+     2),
     (['cmt-ti', '--out', 'OUT', '--repeats', '0'], 'must be positive', 2),
     (['cmt-ti', '--out', 'FILE'], 'is not a folder', None),  # the overwrite rule's exit code
     (['cmt-ti'], 'give --out DIR and/or --zoo', 2),
@@ -297,3 +309,106 @@ def test_cli_modes_and_command_reach_the_results(tmp_path, capsys):
     assert saved['meta']['command'] == command_line(argv)
     assert [r['runtime'] for r in saved['rows']] == ['eager', 'eager', 'eager', 'torchscript']
     assert f"`{command_line(argv)}`" in capsys.readouterr().out
+
+
+def test_cli_help_lists_every_mode(capsys):
+    with pytest.raises(SystemExit):
+        load_tool().parse_args(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    start = text.index('candidates of ours')
+    modes_help = text[start:text.index('--no-peers', start)]
+    for mode in MODES:
+        assert re.search(rf'\b{mode}\b', modes_help), mode
+    assert 'AdamW' in modes_help and 'peak memory' in modes_help
+
+
+def test_peak_memory_counts_what_a_call_allocates():
+    kept = []
+    mib = 2**20
+    # 1 MiB allocated and freed inside the call, then 0.25 MiB kept beyond it.
+    assert mib <= peak_memory(lambda: torch.ones(mib // 4).sum()) < 1.1 * mib
+    assert mib // 4 <= peak_memory(lambda: kept.append(torch.ones(mib // 16))) < 0.3 * mib
+    assert peak_memory(lambda: None) < 1024
+
+
+def test_train_mode_trains_a_copy(tmp_path, monkeypatch):
+    """``--modes train``: a timed training step of a copy of the unfused classifier, with its
+    peak memory; the model of the inference rows is untouched. The classifier distils from a
+    teacher whose weights do not exist (as RepViT's configs without the user's RegNetY-160): its
+    training step is the student's; mixup runs in the data preprocessor."""
+    from mmmobile.benchmark import runner
+
+    config = tmp_path / 'repvit-tiny-distill.py'
+    config.write_text(
+        "default_scope = 'mmpretrain'\n"
+        f"model = dict(type='mmmobile.DistillationClassifier', backbone=dict("
+        f"type='mmmobile.RepViT', arch={REPVIT_TINY!r}, out_indices=(3, )), "
+        "neck=dict(type='GlobalAveragePooling'), head=dict(type='mmmobile.RepViTClsHead', "
+        "num_classes=10, in_channels=32, loss=dict(type='LabelSmoothLoss', "
+        "label_smooth_val=0.1, mode='original')), teacher=dict(type='ImageClassifier', "
+        "backbone=dict(type='ResNet', depth=18)), "
+        f"teacher_ckpt={str(tmp_path / 'missing.pth')!r}, distill_mode='hard', "
+        "train_cfg=dict(augments=dict(type='Mixup', alpha=0.8)))\n")
+    seen = {}
+    x = torch.randn(1, 3, 32, 32)
+
+    def build_forms_spy(target, device='cpu'):
+        raw, unfused, fused = build_forms(target, device)
+        with torch.no_grad():
+            seen.update(raw=raw, state=copy.deepcopy(raw.state_dict()), fused=fused,
+                        fused_out=fused(x))
+        return raw, unfused, fused
+
+    def training_step_spy(model, *args, **kwargs):
+        seen['trained'] = model
+        return training_step(model, *args, **kwargs)
+
+    training_step = runner.training_step
+    monkeypatch.setattr(runner, 'build_forms', build_forms_spy)
+    monkeypatch.setattr(runner, 'training_step', training_step_spy)
+    result = run_benchmark([str(config)], shape=(32, 32), batch_size=2, warmup=0, repeats=2,
+                           threads=1, modes=['fused', 'train'], peers=False, peak_size=64,
+                           progress=False)
+    rows = {r['candidate']: r for r in result['rows']}
+    train = rows[TRAIN_CANDIDATE]
+    assert 'error' not in train and 'memory_error' not in train, train.get("error")
+    assert train['batch_size'] == 2 and train['step'] == 'train'
+    assert 0 < train['batch_median_ms'] < math.inf
+    assert train['throughput'] == pytest.approx(2e3 / train['batch_median_ms'])
+    weights_mb = sum(p.numel() * 4 for p in seen['raw'].parameters()) / 2**20
+    # AdamW holds two moments per weight; the step's gradients come on top of that.
+    assert 3 * weights_mb <= train['state_mb'] < 3.1 * weights_mb
+    assert train['state_mb'] + weights_mb <= train['peak_mb'] < math.inf
+    assert math.isfinite(train['loss']) and math.isfinite(train['first_loss'])
+    assert 'profiler' in train['memory_method'] and 'AdamW' in train['optimizer']
+    assert 'median_ms' not in train and 'relative_error' not in train
+    (target, ) = result['targets']
+    assert (target['train_step_ms'], target['train_peak_mb']) == (train['batch_median_ms'],
+                                                                  train['peak_mb'])
+    assert result['meta']['train']['memory'] == train['memory_method']
+
+    # The copy trained in train mode; the model of the inference rows did not change.
+    trained, raw = seen['trained'], seen['raw']
+    assert trained is not raw and trained.training
+    before = seen['state']
+    params = dict(trained.named_parameters())
+    changed = [k for k, p in params.items() if not torch.equal(p, before[k])]
+    assert len(changed) > 0.9 * len(params)  # AdamW moved (nearly) every weight
+    norms = {k: m for k, m in trained.named_modules() if isinstance(m, _BatchNorm)}
+    assert norms and all(not torch.equal(m.running_mean, before[f'{k}.running_mean'])
+                         for k, m in norms.items())  # BatchNorm in train mode
+    for key, value in raw.state_dict().items():
+        assert torch.equal(value, seen['state'][key]), key
+    with torch.no_grad():
+        assert torch.equal(seen['fused'](x), seen['fused_out'])
+    assert rows['mmmobile fused']['relative_error'] < 1e-4
+
+    report = markdown_report(result)
+    assert '## Training step' in report and 'AdamW' in report
+    assert f'| repvit-tiny-distill | {TRAIN_CANDIDATE} | 2 |' in report
+    assert TRAIN_CANDIDATE not in report[report.index('## All candidates'):
+                                         report.index('## Training step')]
+    paths = write_outputs(result, str(tmp_path / 'bench'))
+    with open(paths['csv']) as f:
+        written = {r['candidate']: r for r in csv.DictReader(f)}
+    assert float(written[TRAIN_CANDIDATE]['peak_mb']) == pytest.approx(train['peak_mb'])

@@ -17,10 +17,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Measure mmmobile models: params and MACs (mmengine), latency at batch 1 '
         'and throughput at batch N for eager unfused / eager fused / TorchScript / ONNX Runtime '
         '/ torch.compile, timm\'s RepViT and mmpretrain\'s RepLKNet in NCHW and channels_last '
-        'in the same interleaved loop, the fp32 GEMM peak and each model\'s fraction of it. '
+        'in the same interleaved loop, the fp32 GEMM peak and each model\'s fraction of it; '
+        'optionally one training step per classifier (ms/step, img/s, peak memory). '
         'Writes benchmark.md, benchmark.csv, benchmark.json and latency_vs_top1.png into --out.',
         epilog='examples: benchmark.py repvit-m1.0 cmt-ti --out work_dirs/bench; '
         'benchmark.py all --zoo; benchmark.py replknet-31b --modes fused compiled --out DIR; '
+        'benchmark.py cmt-ti --modes fused train --batch-size 16 --out DIR; '
         'benchmark.py configs/det/repvit_maskrcnn.py --out DIR')
     parser.add_argument('targets', nargs='*', metavar='CONFIG_OR_VARIANT',
                         help="config files, registered variant names (e.g. repvit-m1.0, "
@@ -46,8 +48,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(eager, both memory layouts), torchscript, onnxruntime, compiled '
                         '(torch.compile, inductor with freezing, of the fused model; its compile '
                         'time is reported; a failed compile, e.g. without a C++ compiler, is a row '
-                        'saying why). Default: all but compiled, which compiles once per model and '
-                        'batch size and takes far longer than the timing itself')
+                        'saying why), train (one training step of a copy of the unfused '
+                        'classifier at --batch-size in train mode: mmengine\'s train_step with '
+                        'the config\'s data preprocessor and loss on random labels, backward, '
+                        'AdamW lr 1e-3; ms/step, img/s and peak memory: torch.profiler memory '
+                        'events on CPU, torch.cuda.max_memory_allocated on CUDA; detectors and '
+                        'segmentors get a row saying why not). Default: all but compiled (it '
+                        'compiles once per model and batch size, far longer than the timing '
+                        'itself) and train')
     parser.add_argument('--no-peers', action='store_true', help='do not time peer packages')
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     parser.add_argument('--gemm-size', type=int, default=2048,

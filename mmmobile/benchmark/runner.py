@@ -15,12 +15,17 @@ variant name from :mod:`mmmobile.benchmark.zoo`) it
   RepLKNet), computes the unfused model's output (BN statistics are randomized first, so fusing
   is not trivially exact);
 - times all candidates interleaved in one loop (batch 1, then batch N for throughput), so ratios
-  between them are measured at one moment on a shared machine.
+  between them are measured at one moment on a shared machine;
+- (asked for by name, mode ``train``) times one training step of a classifier at batch N in the
+  same loop: a deep copy of the unfused model in train mode, mmengine's ``train_step`` data flow
+  with the config's own loss on random labels and AdamW (:func:`training_step`), with its peak
+  memory (:func:`~mmmobile.benchmark.timing.peak_memory`).
 
 Detector and segmentor configs are timed as whole models (``mode='tensor'``: backbone, neck and
 heads) at the config's test size, unfused and fused, and end to end (image to detections or label
 map): the fused model's ``predict`` in PyTorch beside the end-to-end ONNX graph of
-:mod:`mmmobile.deploy.end2end` in ONNX Runtime (form ``end-to-end``).
+:mod:`mmmobile.deploy.end2end` in ONNX Runtime (form ``end-to-end``). Their training step is a
+row saying why it is not measured (:data:`DENSE_TRAIN_REASON`).
 """
 import copy
 import os
@@ -42,15 +47,33 @@ from ..reparam import switch_to_deploy
 from ..utils import ToolError, randomize_bn_statistics, relative_error
 from .hardware import machine_info, matmul_peak_gflops
 from .peers import find_peer, peer_note
-from .timing import interleaved_latency, summarize
+from .timing import MEMORY_METHODS, interleaved_latency, peak_memory, summarize
 from .zoo import Variant, config_input_size, find_variant, list_variants
 
 #: Candidates of ours: eager unfused, eager fused (both layouts), the fused model traced with
-#: TorchScript, exported to ONNX Runtime and compiled with ``torch.compile``.
-MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime', 'compiled')
+#: TorchScript, exported to ONNX Runtime and compiled with ``torch.compile``, and one training
+#: step of the unfused model (``train``).
+MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime', 'compiled', 'train')
 #: What a run measures unless told otherwise: compiling takes far longer than the other
-#: candidates (once per model and batch size), so ``compiled`` is asked for by name.
+#: candidates (once per model and batch size), and a training step is not inference, so
+#: ``compiled`` and ``train`` are asked for by name.
 DEFAULT_MODES = ('unfused', 'fused', 'torchscript', 'onnxruntime')
+#: The row name of the training step.
+TRAIN_CANDIDATE = 'mmmobile unfused, train step'
+#: The optimizer of the training step (the papers' recipes train with AdamW).
+TRAIN_OPTIMIZER = 'AdamW (lr 1e-3, torch defaults otherwise) in an mmengine OptimWrapper'
+#: What one training step contains (the train row's ``notes``).
+TRAIN_STEP = ("mmengine's train_step on a random batch of N images and random labels: the "
+              "config's data preprocessor (training=True: normalization, its batch augments), "
+              "the classifier's own loss (ImageClassifier.loss: backbone, neck, head loss of the "
+              'config; a DistillationClassifier without its teacher), backward, optimizer step, '
+              'zero_grad; a deep copy of the unfused model in train mode (BatchNorm batch '
+              'statistics, dropout and drop-path active), fp32, no EMA or gradient clipping')
+#: Why detectors and segmentors have no training row.
+DENSE_TRAIN_REASON = (
+    "a detector's or segmentor's training step is its mode='loss' on per-image ground truth "
+    '(boxes and masks, label maps: target assignment, sampling, auxiliary heads), which '
+    "mode='tensor' on random images does not run; time tools/train.py on the config")
 LAYOUT_NAMES = {torch.contiguous_format: 'NCHW', torch.channels_last: 'channels_last'}
 ALL = 'all'
 
@@ -356,6 +379,115 @@ def _candidates(target: Target, unfused: nn.Module, fused: nn.Module, peer: Opti
     return found
 
 
+def _classifier_base() -> type:
+    from mmpretrain.models.classifiers import ImageClassifier
+    return ImageClassifier
+
+
+def training_step(model: nn.Module, batch: int, input_size: Tuple[int, int], device: str,
+                  memory_format: torch.memory_format = torch.contiguous_format,
+                  seed: int = 0) -> Tuple[Callable[[], torch.Tensor], torch.optim.Optimizer]:
+    """One training step of an mmpretrain classifier, as mmengine's ``BaseModel.train_step``.
+
+    Per call (:data:`TRAIN_STEP`): fresh data samples with random labels, the model's data
+    preprocessor with ``training=True`` on a fixed random uint8-range batch, the loss of
+    ``ImageClassifier.loss`` (the head's configured loss; a ``DistillationClassifier``'s teacher
+    term is left out: its weights are the user's), ``parse_losses`` and
+    ``OptimWrapper.update_params`` (backward, AdamW step, zero_grad). Grad mode is switched on
+    inside, so the step may be timed inside ``torch.inference_mode()``. The model is put in train
+    mode and trained in place: pass a copy.
+
+    Args:
+        model (nn.Module): An mmpretrain ``ImageClassifier`` (trained in place).
+        batch (int): Images per step.
+        input_size (tuple[int, int]): ``(H, W)``.
+        device (str): Where the model is.
+        memory_format (torch.memory_format): Layout of the preprocessed batch (the model's
+            preferred one). Defaults to NCHW.
+        seed (int): Seed of the images and labels. Defaults to 0.
+
+    Returns:
+        tuple: A zero-argument call running one step and returning the loss (detached), and the
+        optimizer (whose state holds AdamW's moments after the first step).
+
+    Raises:
+        TypeError: ``model`` is not an mmpretrain ``ImageClassifier``.
+    """
+    from mmengine.optim import OptimWrapper
+    from mmpretrain.structures import DataSample
+
+    base = _classifier_base()
+    if not isinstance(model, base):
+        raise TypeError(f'{type(model).__name__} is not an mmpretrain ImageClassifier')
+    num_classes = getattr(model.head, 'num_classes', None) or getattr(
+        model.data_preprocessor, 'num_classes', None)
+    if not num_classes:
+        raise TypeError(f'cannot tell the number of classes of {type(model.head).__name__}')
+    generator = torch.Generator().manual_seed(seed)
+    images = (torch.rand(batch, 3, *input_size, generator=generator) * 255).to(device)
+    labels = torch.randint(num_classes, (batch, ), generator=generator).tolist()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    wrapper = OptimWrapper(optimizer)
+    model.train()
+
+    def step() -> torch.Tensor:
+        with torch.inference_mode(False), torch.enable_grad():
+            data = dict(inputs=images,
+                        data_samples=[DataSample(metainfo=dict(num_classes=num_classes))
+                                      .set_gt_label(label) for label in labels])
+            with wrapper.optim_context(model):
+                data = model.data_preprocessor(data, True)
+                inputs = data['inputs'].contiguous(memory_format=memory_format)
+                losses = base.loss(model, inputs, data['data_samples'])
+            loss, _ = model.parse_losses(losses)
+            wrapper.update_params(loss)
+        return loss.detach()
+
+    return step, optimizer
+
+
+def _tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def _train_candidate(target: Target, raw: nn.Module, batch: int, device: str,
+                     memory_format: torch.memory_format) -> Dict:
+    """The training-step candidate of ``target`` (``fn=None`` with ``error`` where it has none),
+    after one untimed step (which creates the optimizer state); ``model`` and ``optim`` (the
+    optimizer) are kept for the memory measurement."""
+    found = dict(impl='mmmobile', form='unfused', runtime='eager', step='train',
+                 layout=LAYOUT_NAMES.get(memory_format, str(memory_format)), notes=TRAIN_STEP,
+                 optimizer=TRAIN_OPTIMIZER)
+    if target.task in ('det', 'seg'):
+        return dict(found, fn=None, error=DENSE_TRAIN_REASON)
+    if target.task == 'backbone':
+        return dict(found, fn=None, error='a bare backbone has no classification head or loss')
+    try:
+        model = _to_layout(copy.deepcopy(raw), memory_format)
+        fn, optimizer = training_step(model, batch, target.input_size, device, memory_format)
+        first = fn()  # fails here rather than in the timing loop (e.g. BatchNorm1d at batch 1)
+        if not torch.isfinite(first):
+            raise FloatingPointError(f'the first training step has loss {first.item()}')
+    except Exception as error:  # noqa: BLE001 - reported in the results, not fatal
+        return dict(found, fn=None, error=_error_text(error))
+    return dict(found, fn=fn, model=model, optim=optimizer, first_loss=float(first))
+
+
+def _train_memory(cand: Dict, device: str) -> Dict:
+    """Loss and peak memory of one more step of a timed training candidate (steady state: the
+    optimizer state exists). Peak MB = the bytes the trained copy holds (weights, buffers,
+    optimizer state) plus the most the step allocates on top (the batch as the model sees it,
+    activations, gradients, temporaries)."""
+    model, optimizer = cand['model'], cand['optim']
+    losses = []
+    step_peak = peak_memory(lambda: losses.append(cand['fn']()), device)
+    state = [t for s in optimizer.state.values() for t in s.values()]
+    held = _tensor_bytes(list(model.parameters()) + list(model.buffers()) + state)
+    return dict(loss=float(losses[-1]), state_mb=held / 2**20,
+                peak_mb=(held + step_peak) / 2**20,
+                memory_method=MEMORY_METHODS['cuda' if str(device).startswith('cuda') else 'cpu'])
+
+
 def build_forms(target: Target, device: str = 'cpu') -> Tuple[nn.Module, nn.Module, nn.Module]:
     """The model of ``target`` with random BatchNorm statistics, unfused and fused.
 
@@ -404,21 +536,39 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
         for batch in ([1, batch_size] if batch_size > 1 else [1]):
             candidates = _candidates(target, unfused, fused, peer, peer_package, batch, modes,
                                      threads, device, workdir)
+            if 'train' in modes and batch == batch_size:  # training: at batch N only
+                candidates[TRAIN_CANDIDATE] = _train_candidate(
+                    target, raw, batch, device, preferred_memory_format(fused))
             working = {n: c for n, c in candidates.items() if c['fn'] is not None}
             if batch == 1:  # ours, and a peer with our weights, compute the unfused output
                 with torch.inference_mode():
                     reference = unfused(_make_input(1, target.input_size, device))
                     for name, cand in working.items():
-                        if cand['form'] == 'end-to-end':  # other outputs than the reference
-                            continue
+                        if cand['form'] == 'end-to-end' or cand.get('step') == 'train':
+                            continue  # other outputs than the reference
                         if cand['impl'] == 'mmmobile' or shares_weights:
                             cand['relative_error'] = relative_error(cand['fn'](), reference)
             times = interleaved_latency({n: c['fn'] for n, c in working.items()},
                                         warmup=warmup, repeats=repeats, threads=threads,
                                         device=device, progress=progress)
             for name, cand in candidates.items():
-                fields = {k: v for k, v in cand.items() if k not in ('fn', 'error', 'compile_s')}
+                fields = {k: v for k, v in cand.items()
+                          if k not in ('fn', 'error', 'compile_s', 'model', 'optim')}
                 row = rows.setdefault(name, fields)
+                if cand.get('step') == 'train':
+                    row['batch_size'] = batch
+                    if name not in working:
+                        row['error'] = cand['error']
+                        continue
+                    stats = summarize(times[name])
+                    row.update(batch_median_ms=stats['median_ms'], batch_q1_ms=stats['q1_ms'],
+                               batch_q3_ms=stats['q3_ms'],
+                               throughput=batch * 1e3 / stats['median_ms'])
+                    try:
+                        row.update(_train_memory(cand, device))
+                    except Exception as error:  # noqa: BLE001 - the timings stand
+                        row['memory_error'] = _error_text(error)
+                    continue
                 if name not in working:
                     row['error' if batch == 1 else 'batch_error'] = cand['error']
                     continue
@@ -452,6 +602,10 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
         throughput=ours.get('throughput') if ours else None,
         peak_fraction=ours.get('peak_fraction') if ours else None,
         peer=note, notes=list(target.notes))
+    train = rows.get(TRAIN_CANDIDATE, {})
+    if train.get('batch_median_ms') is not None:
+        summary.update(train_step_ms=train['batch_median_ms'],
+                       train_throughput=train['throughput'], train_peak_mb=train.get('peak_mb'))
     for key, name in (('predict_ms', 'mmmobile fused, predict'),
                       ('end_to_end_onnxruntime_ms', 'mmmobile fused, ONNX Runtime end to end')):
         if name in timed:
@@ -477,6 +631,13 @@ def _measure_target(target: Target, batch_size: int, modes: Sequence[str], peers
             'detector keeps its top-k proposals, and float rounding reorders near-ties; the '
             'backbone + neck features are what tools/deploy.py verifies')
     for name, row in rows.items():
+        if row.get('step') == 'train':
+            if 'error' in row:
+                summary['notes'].append(f"{name}: not measured ({row['error']})")
+            if 'memory_error' in row:
+                summary['notes'].append(f"{name}: peak memory not measured "
+                                        f"({row['memory_error']})")
+            continue
         for key, batch in (('error', 1), ('batch_error', batch_size)):
             if key in row:
                 summary['notes'].append(f'{name}: not measured at batch {batch} ({row[key]})')
@@ -503,7 +664,7 @@ def run_benchmark(specs: Sequence[str],
             native / test size.
         batch_size (int): Batch of the throughput run; 1 skips it. Defaults to 8.
         modes (Sequence[str]): Subset of :data:`MODES`. Defaults to :data:`DEFAULT_MODES`
-            (all but ``compiled``).
+            (all but ``compiled`` and ``train``).
         peers (bool): Time peer packages where installed. Defaults to True.
         threads (int, optional): Torch (and ONNX Runtime intra-op) threads. Defaults to the
             current torch setting.
@@ -519,7 +680,12 @@ def run_benchmark(specs: Sequence[str],
         target) and ``rows`` (one per target and candidate: latency median / quartiles / min /
         max in ms, throughput, relative error, ratio to the best peer layout, FLOP/s fraction,
         ``compile_s`` / ``batch_compile_s`` for compiled models; a candidate that could not be
-        built or compiled has ``error`` (or ``batch_error``) instead of timings).
+        built or compiled has ``error`` (or ``batch_error``) instead of timings). The training
+        row (``step='train'``, mode ``train``) has ``batch_size``, ``batch_median_ms`` /
+        ``batch_q1_ms`` / ``batch_q3_ms`` (ms per step), ``throughput`` (images/s), ``loss`` (of
+        its last step; ``first_loss`` of the untimed first), ``peak_mb``, ``state_mb``,
+        ``memory_method``, ``optimizer`` and ``notes``; ``meta['train']`` says what a step
+        contains.
 
     Raises:
         ToolError: Bad settings, unknown variants or missing config files.
@@ -543,6 +709,9 @@ def run_benchmark(specs: Sequence[str],
     meta = dict(machine_info(device, threads), gemm_gflops=peak, gemm_size=peak_size,
                 batch_size=batch_size, warmup=warmup, repeats=repeats, modes=list(modes),
                 omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'))
+    if 'train' in modes:
+        meta['train'] = dict(step=TRAIN_STEP, optimizer=TRAIN_OPTIMIZER,
+                             memory=MEMORY_METHODS['cuda' if device.startswith('cuda') else 'cpu'])
     bar = None
     if progress:
         from mmengine.utils import ProgressBar

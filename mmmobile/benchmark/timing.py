@@ -1,14 +1,25 @@
-"""Interleaved CPU latency measurement.
+"""Interleaved CPU latency measurement, and the peak memory of one call.
 
 On a shared machine with few cores, the latency of a model can swing several-fold between runs.
 Timing the candidates alternately inside one loop exposes them to the same load, so their
 *ratios* stay meaningful; medians discard the outliers.
 """
+import contextlib
+import os
 import statistics
+import sys
+import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
+
+#: How :func:`peak_memory` measures, per device type (quoted in the benchmark's output).
+MEMORY_METHODS = {
+    'cpu': 'torch.profiler memory events (profile_memory=True): the most bytes held by tensors '
+    "of torch's CPU allocator during the call, above what was allocated when it began",
+    'cuda': 'torch.cuda.max_memory_allocated() during the call minus memory_allocated() before it',
+}
 
 
 def interleaved_latency(candidates: Dict[str, Callable[[], Any]],
@@ -68,6 +79,66 @@ def _time_call(fn: Callable[[], Any], device: str) -> float:
     start_time = time.perf_counter()
     fn()
     return (time.perf_counter() - start_time) * 1e3
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to a scratch file: kineto logs its start and stop from C++."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def peak_memory(fn: Callable[[], Any], device: str = 'cpu') -> int:
+    """Peak bytes that one call of ``fn`` allocates above what is allocated when it starts.
+
+    On CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus
+    ``memory_allocated`` before the call. On the CPU (torch keeps no allocator statistics there):
+    the allocation and free events of the profiler (``profile_memory=True``), summed in time
+    order; their running maximum is the peak. Both count tensor memory only (not the process's
+    resident set: no allocator caches, oneDNN scratch buffers or code), so the number depends
+    only on ``fn``, not on other models held by the process (:data:`MEMORY_METHODS`).
+
+    Args:
+        fn (callable): Zero-argument call, run once (gradients are whatever ``fn`` enables).
+        device (str): ``'cpu'`` or the CUDA device ``fn`` runs on. Defaults to 'cpu'.
+
+    Returns:
+        int: Bytes (0 when ``fn`` allocates nothing it keeps at any moment).
+    """
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return max(0, torch.cuda.max_memory_allocated(device) - before)
+    from torch.autograd import DeviceType
+    cpu_types = {DeviceType.CPU, DeviceType.MKLDNN, DeviceType.IDEEP}
+    profiler = torch.autograd.profiler.profile(profile_memory=True)
+    with _quiet_stderr():
+        profiler.__enter__()
+    try:
+        fn()
+    finally:
+        with _quiet_stderr():
+            profiler.__exit__(None, None, None)
+    records = sorted((e for e in profiler.kineto_results.events()
+                      if e.name() == '[memory]' and e.device_type() in cpu_types),
+                     key=lambda e: e.start_ns())
+    held = peak = 0
+    for record in records:
+        held += record.nbytes()
+        peak = max(peak, held)
+    return peak
 
 
 def summarize(values: Sequence[float]) -> Dict[str, float]:
