@@ -199,6 +199,27 @@ def test_other_sizes_use_the_resized_bias(size):
             assert relative_error(out, ref) <= 1e-12
 
 
+def test_resized_bias_is_kept_at_inference_until_the_grid_or_the_parameter_changes():
+    stage = random_model().backbone.stages[1]
+    grid, other = (5, 7), (4, 4)
+    with torch.no_grad():
+        bias = stage.position_bias(grid)
+        assert stage.position_bias(grid) is bias  # once per grid
+        assert stage.position_bias(other) is not bias
+        assert torch.equal(stage.position_bias(grid), bias)
+        stage.load_state_dict({**stage.state_dict(),
+                               'relative_pos': torch.randn_like(stage.relative_pos)})
+        changed = stage.position_bias(grid)
+    assert not torch.equal(changed, bias)
+    assert torch.equal(changed, resize_relative_position_bias(
+        stage.relative_pos.detach(), stage.query_grid, stage.key_grid, grid,
+        ceil_grid(grid, stage.sr_ratio)))
+    trained = stage.position_bias(grid)  # grad mode: a fresh resize that carries gradients
+    assert trained is not changed and trained.requires_grad
+    trained.sum().backward()
+    assert stage.relative_pos.grad.abs().sum() > 0
+
+
 def test_resize_relative_position_bias():
     generator = torch.Generator().manual_seed(0)
     bias = torch.randn(3, 7 * 7, 4 * 4, generator=generator, dtype=torch.float64)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmmobile.models.layers import ConvBN, FusedConvAct, reparam
+from mmmobile.models.layers import ConvBN, FusedConvAct, InferenceMemo, reparam
 from mmmobile.models.layers.fused import onednn_works
 from mmmobile.utils import randomize_bn_statistics, relative_error
 
@@ -185,6 +185,56 @@ def test_packed_weight_follows_changes():
     copied = copy.deepcopy(fused)  # the packed oneDNN tensor is not copied, it is rebuilt
     with torch.no_grad():
         assert torch.equal(copied(x), fused(x))
+
+
+def test_inference_memo_recomputes_when_its_source_or_key_changes():
+    weight = nn.Parameter(torch.randn(3, 4))
+    memo, calls = InferenceMemo(), []
+
+    def get(key):
+        return memo(weight, key, lambda: calls.append(key) or weight.detach() * key)
+
+    with torch.no_grad():
+        first = get(2)
+        assert get(2) is first and calls == [2]  # kept
+        assert torch.equal(get(3), weight * 3) and calls == [2, 3]  # a new key replaces it
+        assert torch.equal(get(2), weight * 2) and calls == [2, 3, 2]
+        weight.add_(1)  # in place: the version counter moves
+        assert torch.equal(get(2), weight * 2) and len(calls) == 4
+        weight.data = torch.randn(3, 4)  # another storage (as .to() gives)
+    with torch.inference_mode():
+        assert torch.equal(get(2), weight * 2) and len(calls) == 5
+        assert get(2) is get(2) and len(calls) == 5
+    copied = copy.deepcopy(memo)  # copies start empty
+    assert copied._entry is None and memo._entry is not None
+    memo.clear()
+    get(2), get(2)  # grad mode: computed every call, nothing kept
+    assert len(calls) == 7 and memo._entry is None
+    with torch.inference_mode():
+        inference_weight = torch.randn(2, 2)  # no version counter: never kept
+        memo(inference_weight, 0, lambda: 1)
+    assert memo._entry is None
+
+
+def test_inference_memo_stays_out_of_traces():
+    class Scaled(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4))
+            self.memo = InferenceMemo()
+
+        def forward(self, x):
+            return x + self.memo(self.weight, x.shape[-1], lambda: self.weight.exp())
+
+    module, x = Scaled(), torch.randn(2, 4)
+    with torch.no_grad():
+        module(x)  # fills the memo
+        traced = torch.jit.trace(module, x)
+    assert 'aten::exp' in str(traced.inlined_graph)  # computed in the graph, not a constant
+    with torch.no_grad():
+        module.weight.mul_(2)
+        assert torch.equal(traced(x), module(x))
 
 
 def test_stock_ops_outside_fp32_cpu_inference():

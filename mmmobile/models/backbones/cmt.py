@@ -21,8 +21,9 @@ Additions over the official code (which asserts its build-time input size):
   variant's native resolution) and, for any other grid, resized per head with bicubic
   interpolation: first over the query grid, then over the key grid (the separable product of the
   two 2-D resizes, computed in the cheaper order; nothing larger than the resized bias itself is
-  materialized). It is computed once per stage and forward and shared by the stage's blocks. At
-  the build-time grid the stored parameter is used unchanged.
+  materialized). It is computed once per stage and forward and shared by the stage's blocks; at
+  inference (grad mode off) it is kept for the last grid and reused until the grid or the
+  parameter changes. At the build-time grid the stored parameter is used unchanged.
 - Sizes not divisible by the strides: the 2x2 patch embeddings and the KxK key/value reduction
   convs zero-pad the right and bottom edge up to a multiple of their stride (mmcv's
   ``AdaptivePadding`` "corner" mode, as Swin/PVT in OpenMMLab), so every stage has
@@ -55,6 +56,7 @@ from mmengine.utils import to_2tuple
 from mmmobile.registry import MODELS
 from ..layers import ConvBN, FusedConvAct, conv_like, hybrid_init, identity_kernel
 from ..layers.attention import attention, spatial_size
+from ..layers.memo import InferenceMemo
 from ..layers.reparam import fold_bn_into_next
 from .base import MobileBackbone
 
@@ -433,14 +435,18 @@ class CMTStage(nn.Module):
         ])
         if len(self.blocks) != depth:
             raise ValueError(f'got {len(drop_path_rates)} drop-path rates for {depth} blocks')
+        self._resized_bias = InferenceMemo()
 
     def position_bias(self, query_grid: Grid) -> torch.Tensor:
-        """The bias for a token grid: the parameter itself at the build grid, else resized."""
+        """The bias for a token grid: the parameter itself at the build grid, else resized
+        (at inference once per grid and parameter state: :class:`InferenceMemo`)."""
         query_grid = tuple(query_grid)
         if query_grid == self.query_grid:
             return self.relative_pos
-        return resize_relative_position_bias(self.relative_pos, self.query_grid, self.key_grid,
-                                             query_grid, ceil_grid(query_grid, self.sr_ratio))
+        resize = functools.partial(resize_relative_position_bias, self.relative_pos,
+                                   self.query_grid, self.key_grid, query_grid,
+                                   ceil_grid(query_grid, self.sr_ratio))
+        return self._resized_bias(self.relative_pos, query_grid, resize)
 
     def forward(self, x: torch.Tensor,
                 run_block: Optional[Callable[[Callable, torch.Tensor], torch.Tensor]] = None

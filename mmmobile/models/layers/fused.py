@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .memo import InferenceMemo
+
 _ONEDNN_ACTIVATIONS = {nn.ReLU: 'relu', nn.SiLU: 'swish', nn.GELU: 'gelu'}
 #: Depthwise kernels from this size up run channels_last on the CPU: there oneDNN has a direct
 #: kernel, while PyTorch runs NCHW depthwise convolutions this large through a generic loop
@@ -126,18 +128,13 @@ class FusedConvAct(nn.Module):
         self.register_parameter('bias', layer.bias)
         self.act = act
         self._onednn_act = onednn_activation(act)
-        self._packed = None  # (source weight, key, packed weight)
+        self._packed = InferenceMemo()
         self._onednn_failed = False
 
     def extra_repr(self) -> str:
         kind = 'linear' if self.is_linear else f'kernel_size={self.kernel_size}, ' \
             f'stride={self.stride}, padding={self.padding}, groups={self.groups}'
         return f'{self.in_channels}, {self.out_channels}, {kind}, bias={self.bias is not None}'
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state['_packed'] = None  # oneDNN tensors cannot be copied or pickled; rebuilt on use
-        return state
 
     def _conv_weight(self) -> torch.Tensor:
         return self.weight[:, :, None, None] if self.is_linear else self.weight
@@ -179,22 +176,13 @@ class FusedConvAct(nn.Module):
 
     @torch.jit.unused
     def _packed_weight(self, x: torch.Tensor) -> torch.Tensor:
-        """The weight in oneDNN's layout for inputs shaped like ``x``, packed once.
-
-        The cache is keyed on the weight's storage (kept alive, so the address is not reused),
-        version counter and strides and on the input shape: it is rebuilt when the parameter is
-        replaced or changed in place (``load_state_dict``, ``.to()``, optimizer steps).
-        Edits through ``weight.data`` bypass the version counter (as they bypass autograd):
-        change the parameter itself, under ``torch.no_grad()``.
-        """
+        """The weight in oneDNN's layout for inputs shaped like ``x``, packed once per weight
+        state and input shape (:class:`~mmmobile.models.layers.memo.InferenceMemo`)."""
         weight = self.weight
-        key = (weight.data_ptr(), weight._version, weight.shape, weight.stride(), x.shape)
-        if self._packed is not None and self._packed[1] == key:
-            return self._packed[2]
-        packed = torch.ops.mkldnn._reorder_convolution_weight(
-            self._conv_weight().detach(), *self._geometry()[:3], self.groups, list(x.shape))
-        self._packed = (weight.detach(), key, packed)
-        return packed
+        return self._packed(
+            weight, (weight.shape, weight.stride(), x.shape),
+            lambda: torch.ops.mkldnn._reorder_convolution_weight(
+                self._conv_weight().detach(), *self._geometry()[:3], self.groups, list(x.shape)))
 
     @torch.jit.unused
     def _onednn_forward(self, x: torch.Tensor,
