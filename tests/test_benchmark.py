@@ -371,7 +371,7 @@ def test_train_mode_trains_a_copy(tmp_path, monkeypatch):
                            progress=False)
     rows = {r['candidate']: r for r in result['rows']}
     train = rows[TRAIN_CANDIDATE]
-    assert 'error' not in train and 'memory_error' not in train, train.get("error")
+    assert 'error' not in train and 'memory_error' not in train, train.get('error')
     assert train['batch_size'] == 2 and train['step'] == 'train'
     assert 0 < train['batch_median_ms'] < math.inf
     assert train['throughput'] == pytest.approx(2e3 / train['batch_median_ms'])

@@ -47,7 +47,7 @@ from ..reparam import switch_to_deploy
 from ..utils import ToolError, randomize_bn_statistics, relative_error
 from .hardware import machine_info, matmul_peak_gflops
 from .peers import find_peer, peer_note
-from .timing import MEMORY_METHODS, interleaved_latency, peak_memory, summarize
+from .timing import interleaved_latency, memory_method, peak_memory, summarize
 from .zoo import Variant, config_input_size, find_variant, list_variants
 
 #: Candidates of ours: eager unfused, eager fused (both layouts), the fused model traced with
@@ -485,7 +485,7 @@ def _train_memory(cand: Dict, device: str) -> Dict:
     held = _tensor_bytes(list(model.parameters()) + list(model.buffers()) + state)
     return dict(loss=float(losses[-1]), state_mb=held / 2**20,
                 peak_mb=(held + step_peak) / 2**20,
-                memory_method=MEMORY_METHODS['cuda' if str(device).startswith('cuda') else 'cpu'])
+                memory_method=memory_method(device))
 
 
 def build_forms(target: Target, device: str = 'cpu') -> Tuple[nn.Module, nn.Module, nn.Module]:
@@ -711,7 +711,7 @@ def run_benchmark(specs: Sequence[str],
                 omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'))
     if 'train' in modes:
         meta['train'] = dict(step=TRAIN_STEP, optimizer=TRAIN_OPTIMIZER,
-                             memory=MEMORY_METHODS['cuda' if device.startswith('cuda') else 'cpu'])
+                             memory=memory_method(device))
     bar = None
     if progress:
         from mmengine.utils import ProgressBar

@@ -97,6 +97,11 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def memory_method(device: str) -> str:
+    """How :func:`peak_memory` measures on ``device`` (quoted in the benchmark's output)."""
+    return MEMORY_METHODS['cuda' if str(device).startswith('cuda') else 'cpu']
+
+
 def peak_memory(fn: Callable[[], Any], device: str = 'cpu') -> int:
     """Peak bytes that one call of ``fn`` allocates above what is allocated when it starts.
 
